@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages: FFmpeg libraries for torchcodec (datasets 5 decodes audio through it) and the
+# packages whose real recordings the demo and the tests use.
+APT_PACKAGES := ffmpeg hydrogen-data asterisk-core-sounds-en-wav alsa-utils sound-theme-freedesktop
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install system-deps test demo bench clean
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# The venv is rebuilt only when the package metadata changes (quick no-op otherwise).
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+demo: install
+	$(PY) scripts/demo.py $(DEMO_ARGS)
+
+bench: install
+	$(PY) scripts/bench_feature_extraction.py
+	$(PY) scripts/benchmark_efficiency.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

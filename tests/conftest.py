@@ -1,0 +1,34 @@
+"""Shared fixtures: real recordings decoded once and resampled to 16 kHz."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torchaudio
+
+AUDIO_DIR = Path(__file__).parent / "fixtures" / "audio"
+REAL_CLIPS = ("robin.ogg", "trumpet.ogg", "speech_female.ogg")
+
+# Two cores are shared between torch's intra-op pool and everything else: one thread keeps the suite steady.
+torch.set_num_threads(1)
+
+
+def load_real_audio(name: str, sampling_rate: int = 16000) -> np.ndarray:
+    """Decode a fixture recording to mono float32 at ``sampling_rate``."""
+    data, sr = sf.read(AUDIO_DIR / name, dtype="float32", always_2d=True)
+    wave = torch.from_numpy(data.mean(axis=1))
+    if sr != sampling_rate:
+        wave = torchaudio.functional.resample(wave, sr, sampling_rate)
+    return wave.numpy()
+
+
+@pytest.fixture(scope="session")
+def audio_dir() -> Path:
+    return AUDIO_DIR
+
+
+@pytest.fixture(scope="session")
+def real_clips() -> dict:
+    """name -> 16 kHz mono float32 waveform for every fixture recording."""
+    return {name: load_real_audio(name) for name in REAL_CLIPS}
