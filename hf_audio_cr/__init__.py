@@ -1,1 +1,13 @@
+"""hf_audio_cr: CR-AudioMAE and HEAR as Hugging Face transformers models, trainers and pipelines.
+
+Importing the package registers every model with the transformers Auto classes.
+"""
+
 __version__ = "0.1.0"
+
+from .models.cr_audiomae import (
+    AudioMAEFeatureExtractor,
+    CRAudioMAEConfig,
+    CRAudioMAEForAudioClassification,
+    CRAudioMAEModel,
+)

@@ -1,0 +1,227 @@
+"""AudioMAE's Kaldi fbank front end as a batched, `save_pretrained`-able feature extractor.
+
+Self-contained (only transformers/torch/torchaudio imports) so it travels as remote code.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torchaudio.compliance.kaldi import get_mel_banks
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
+
+RESAMPLE_HINT = (
+    "resample first, e.g. `dataset.cast_column('audio', datasets.Audio(sampling_rate=16000))` or "
+    "`torchaudio.functional.resample(waveform, orig_sr, 16000)`"
+)
+
+
+def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int, min_samples: int, name: str):
+    """Turn the accepted input forms into a list of 1-D float tensors, with a clear error for bad input.
+
+    Accepted: one 1-D clip, a list of 1-D clips (numpy or torch, any device), or a 2-D array/tensor read as a
+    batch of equally long mono clips (the transformers convention). A list element with two dimensions is
+    multi-channel audio and is refused.
+    """
+    if sampling_rate is None:
+        raise ValueError(f"{name}: pass `sampling_rate=` (expected {expected_rate} Hz) so the rate can be checked.")
+    if sampling_rate != expected_rate:
+        raise ValueError(f"{name}: got audio at {sampling_rate} Hz but the model expects {expected_rate} Hz; {RESAMPLE_HINT}.")
+    if isinstance(raw_speech, (np.ndarray, torch.Tensor)) and raw_speech.ndim == 2:
+        raw_speech = list(raw_speech)
+    elif isinstance(raw_speech, (np.ndarray, torch.Tensor)) or not isinstance(raw_speech, (list, tuple)):
+        raw_speech = [raw_speech]
+    if len(raw_speech) == 0:
+        raise ValueError(f"{name}: got an empty batch (no clips).")
+    clips = []
+    for i, clip in enumerate(raw_speech):
+        if isinstance(clip, (list, tuple)):
+            clip = np.asarray(clip, dtype=np.float32)
+        if isinstance(clip, np.ndarray):
+            if not np.issubdtype(clip.dtype, np.floating):
+                raise ValueError(
+                    f"{name}: clip {i} has integer samples ({clip.dtype}); convert PCM to float in [-1, 1] "
+                    "first, e.g. `x.astype(np.float32) / np.iinfo(x.dtype).max`."
+                )
+            clip = torch.from_numpy(np.ascontiguousarray(clip))
+        if not isinstance(clip, torch.Tensor):
+            raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
+        if clip.ndim == 2 and 1 in clip.shape:
+            clip = clip.reshape(-1)
+        if clip.ndim != 1:
+            raise ValueError(
+                f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the "
+                "channels (`waveform.mean(0)`) or pick one before calling the feature extractor."
+            )
+        if not clip.is_floating_point():
+            raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
+        if clip.numel() < min_samples:
+            raise ValueError(
+                f"{name}: clip {i} has {clip.numel()} samples; at least {min_samples} "
+                f"({1000 * min_samples / expected_rate:.0f} ms) are needed for one analysis frame."
+            )
+        if not torch.isfinite(clip).all():
+            raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
+        clips.append(clip.to(torch.float32))
+    return clips
+
+
+class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
+    r"""Kaldi-compatible log-Mel filterbank features as AudioMAE computes them.
+
+    Per clip: subtract the waveform mean, frame it (25 ms Hanning window, 10 ms shift, `snip_edges`), remove
+    each frame's DC offset, pre-emphasise (0.97), FFT on 512 points, 128 Mel bins (20 Hz to Nyquist), natural log;
+    dither 0, `htk_compat=True`, `use_energy=False` (no energy column). Frames are padded with zeros or cut to
+    `max_length`, then normalised as `(x - mean) / (2 * std)` with AudioSet statistics.
+
+    Batched: all clips of a call are framed together, so there is no Python loop over frames; inputs may be
+    numpy arrays or torch tensors on any device (features are computed on the input's device unless `device=`).
+
+    Audio longer than `max_length` frames (10.24 s): with `long_audio="window"` (the default) the clip is cut
+    into windows of `max_length` frames every `window_hop` frames and `input_values` gets shape
+    `(batch, num_windows, max_length, num_mel_bins)` with a `window_mask`; the model scores each window and
+    takes the maximum over windows. `long_audio="truncate"` keeps the first `max_length` frames (training).
+
+    Args:
+        feature_size (`int`, defaults to 1): channels of the input audio (mono).
+        sampling_rate (`int`, defaults to 16000): rate the audio must have.
+        num_mel_bins (`int`, defaults to 128): Mel filterbank bins.
+        max_length (`int`, defaults to 1024): frames per window (10.24 s).
+        frame_length_ms (`float`, defaults to 25.0) / frame_shift_ms (`float`, defaults to 10.0): Kaldi framing.
+        preemphasis (`float`, defaults to 0.97): Kaldi pre-emphasis coefficient.
+        do_normalize (`bool`, defaults to `True`): apply the AudioSet normalisation.
+        mean (`float`, defaults to -4.2677393) / std (`float`, defaults to 4.5689974): AudioSet fbank statistics.
+        long_audio (`str`, defaults to `"window"`): `"window"` or `"truncate"`.
+        window_hop (`int`, defaults to 512): frames between window starts (50 % overlap).
+        chunk_frames (`int`, defaults to 8192): frames transformed at once, bounding memory on hour-long audio.
+    """
+
+    model_input_names = ["input_values", "window_mask"]
+
+    def __init__(
+        self,
+        feature_size: int = 1,
+        sampling_rate: int = 16000,
+        num_mel_bins: int = 128,
+        max_length: int = 1024,
+        frame_length_ms: float = 25.0,
+        frame_shift_ms: float = 10.0,
+        preemphasis: float = 0.97,
+        do_normalize: bool = True,
+        mean: float = -4.2677393,
+        std: float = 4.5689974,
+        long_audio: str = "window",
+        window_hop: int = 512,
+        chunk_frames: int = 8192,
+        padding_value: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
+        if long_audio not in ("window", "truncate"):
+            raise ValueError(f"long_audio must be 'window' or 'truncate', got {long_audio!r}.")
+        self.num_mel_bins = num_mel_bins
+        self.max_length = max_length
+        self.frame_length_ms = frame_length_ms
+        self.frame_shift_ms = frame_shift_ms
+        self.preemphasis = preemphasis
+        self.do_normalize = do_normalize
+        self.mean = mean
+        self.std = std
+        self.long_audio = long_audio
+        self.window_hop = window_hop
+        self.chunk_frames = chunk_frames
+
+    @property
+    def window_size(self) -> int:
+        return int(self.sampling_rate * self.frame_length_ms / 1000)
+
+    @property
+    def window_shift(self) -> int:
+        return int(self.sampling_rate * self.frame_shift_ms / 1000)
+
+    def _filterbank(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+        n_fft = 1 << (self.window_size - 1).bit_length()  # Kaldi's round_to_power_of_two
+        mel, _ = get_mel_banks(self.num_mel_bins, n_fft, float(self.sampling_rate), 20.0, 0.0, 100.0, -500.0, 1.0)
+        mel = torch.nn.functional.pad(mel, (0, 1))  # Nyquist bin carries no Mel weight, as in Kaldi
+        window = torch.hann_window(self.window_size, periodic=False)
+        return mel.to(device), window.to(device=device, dtype=torch.float32), n_fft
+
+    def fbank(self, waveforms: torch.Tensor, num_frames: torch.Tensor) -> torch.Tensor:
+        """Log-Mel frames `(batch, max(num_frames), num_mel_bins)` of zero-mean, right-padded waveforms."""
+        mel, window, n_fft = self._filterbank(waveforms.device)
+        total = int(num_frames.max())
+        out = waveforms.new_zeros(waveforms.shape[0], total, self.num_mel_bins)
+        eps = torch.finfo(torch.float32).eps
+        for start in range(0, total, self.chunk_frames):  # loop over chunks of thousands of frames, not frames
+            stop = min(start + self.chunk_frames, total)
+            span = waveforms[:, start * self.window_shift : (stop - 1) * self.window_shift + self.window_size]
+            frames = span.unfold(-1, self.window_size, self.window_shift)
+            frames = frames - frames.mean(dim=-1, keepdim=True)  # remove_dc_offset
+            previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)  # Kaldi replicates the first sample
+            frames = (frames - self.preemphasis * previous) * window
+            power = torch.fft.rfft(frames, n=n_fft).abs().pow(2)
+            out[:, start:stop] = torch.clamp(power @ mel.T, min=eps).log()
+        valid = torch.arange(total, device=out.device)[None, :] < num_frames[:, None]
+        return out * valid[..., None]  # frames past a clip's end are padding (zeros, like AudioMAE's ZeroPad2d)
+
+    def __call__(
+        self,
+        raw_speech,
+        sampling_rate: int | None = None,
+        return_tensors: str | None = "pt",
+        long_audio: str | None = None,
+        device: str | torch.device | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        """Compute `input_values` for one clip or a batch (see the class docstring for shapes)."""
+        clips = validate_waveforms(raw_speech, sampling_rate, self.sampling_rate, self.window_size, type(self).__name__)
+        long_audio = long_audio or self.long_audio
+        device = torch.device(device) if device is not None else clips[0].device
+        lengths = torch.tensor([c.numel() for c in clips], device=device)
+        waveforms = torch.zeros(len(clips), int(lengths.max()), device=device)
+        for i, clip in enumerate(clips):  # one copy per clip, mean removed over its own samples (AudioMAE)
+            clip = clip.to(device)
+            waveforms[i, : clip.numel()] = clip - clip.mean()
+        num_frames = 1 + (lengths - self.window_size) // self.window_shift
+        if long_audio == "truncate":
+            # only the frames that will be kept are computed
+            num_frames = num_frames.clamp(max=self.max_length)
+            waveforms = waveforms[:, : (self.max_length - 1) * self.window_shift + self.window_size]
+        features = self.fbank(waveforms, num_frames)
+        if self.do_normalize:
+            features = (features - self.mean) / (2 * self.std)
+            padding = (self.padding_value - self.mean) / (2 * self.std)
+        else:
+            padding = self.padding_value
+        total = features.shape[1]
+        if total <= self.max_length:
+            features = torch.nn.functional.pad(features, (0, 0, 0, self.max_length - total), value=padding)
+            data = {"input_values": features}
+        else:
+            data = self._windows(features, num_frames, padding)
+        if return_tensors == "np":
+            data = {k: v.cpu().numpy() for k, v in data.items()}
+        return BatchFeature(data=data, tensor_type=return_tensors if return_tensors != "pt" else None)
+
+    def _windows(self, features: torch.Tensor, num_frames: torch.Tensor, padding: float) -> dict:
+        """Cut `(batch, frames, bins)` into `(batch, windows, max_length, bins)` windows plus a validity mask."""
+        hop, size = self.window_hop, self.max_length
+        num_windows = 1 + torch.clamp(num_frames - size, min=0).add(hop - 1).div(hop, rounding_mode="floor")
+        most = int(num_windows.max())
+        needed = (most - 1) * hop + size
+        features = torch.nn.functional.pad(features, (0, 0, 0, needed - features.shape[1]), value=padding)
+        windows = features.unfold(1, size, hop).transpose(-1, -2)  # (batch, windows, size, bins)
+        mask = torch.arange(most, device=features.device)[None, :] < num_windows[:, None]
+        return {"input_values": windows.contiguous(), "window_mask": mask}
+
+    def num_windows(self, num_samples: int) -> int:
+        """How many windows a clip of `num_samples` samples is scored with."""
+        frames = 1 + (num_samples - self.window_size) // self.window_shift
+        return 1 + max(0, math.ceil((frames - self.max_length) / self.window_hop))
+
+
+__all__ = ["AudioMAEFeatureExtractor", "validate_waveforms"]
