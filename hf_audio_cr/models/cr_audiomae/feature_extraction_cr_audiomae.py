@@ -47,7 +47,7 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
                     f"{name}: clip {i} has integer samples ({clip.dtype}); convert PCM to float in [-1, 1] "
                     "first, e.g. `x.astype(np.float32) / np.iinfo(x.dtype).max`."
                 )
-            clip = torch.from_numpy(np.ascontiguousarray(clip))
+            clip = torch.from_numpy(np.array(clip, copy=not clip.flags.writeable or None))
         if not isinstance(clip, torch.Tensor):
             raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
         if clip.ndim == 2 and 1 in clip.shape:

@@ -170,7 +170,9 @@ class CRAudioMAEModel(CRAudioMAEPreTrainedModel):
     def __init__(self, config: CRAudioMAEConfig):
         super().__init__(config)
         self.embeddings = CRAudioMAEEmbeddings(config)
-        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        # stochastic depth grows linearly from 0 to drop_path_rate over the blocks (timm)
+        last = max(config.num_hidden_layers - 1, 1)
+        rates = [config.drop_path_rate * i / last for i in range(config.num_hidden_layers)]
         self.layers = nn.ModuleList(CRAudioMAELayer(config, rate) for rate in rates)
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.gradient_checkpointing = False
