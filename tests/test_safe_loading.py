@@ -2,7 +2,6 @@
 import pickle
 
 import pytest
-import torch
 
 from hf_audio_cr import CRAudioMAEConfig, CRAudioMAEForAudioClassification
 
@@ -40,10 +39,12 @@ def test_from_pretrained_refuses_a_pickle_with_a_payload(tmp_path):
     assert "weights_only" in str(excinfo.value) or "safetensors" in str(excinfo.value).lower()
 
 
-def test_torch_load_with_weights_only_refuses_the_payload(tmp_path):
-    # The rule every `.pth` reader in the package follows (original AudioMAE/HEAR checkpoints).
+def test_checkpoint_converter_refuses_the_payload(tmp_path):
+    # Original AudioMAE checkpoints are .pth pickles: the converter reads them with weights_only=True.
+    from hf_audio_cr.models.cr_audiomae.convert_audiomae_checkpoint import load_original_state_dict
+
     marker = tmp_path / "payload_ran"
-    _write_malicious_pickle(tmp_path / "checkpoint.pth", marker)
-    with pytest.raises(pickle.UnpicklingError, match="weights_only"):
-        torch.load(tmp_path / "checkpoint.pth", weights_only=True)
-    assert not marker.exists()
+    _write_malicious_pickle(tmp_path / "finetuned.pth", marker)
+    with pytest.raises(ValueError, match=r"finetuned\.pth.*weights_only=True"):
+        load_original_state_dict(tmp_path / "finetuned.pth")
+    assert not marker.exists(), "the pickle payload was executed"
