@@ -1,0 +1,41 @@
+"""Evaluation metrics for the trainers: the AudioSet mAP/mAUC/d-prime `evaluate` module."""
+from pathlib import Path
+
+import numpy as np
+
+# Folder of the `evaluate` module; `evaluate.load(AUDIOSET_MAP_PATH)` works offline.
+AUDIOSET_MAP_PATH = str(Path(__file__).parent / "audioset_map")
+# Evaluation scores the 527 standard AudioSet classes even when training on 556/557 labels (Sec. 4.1).
+NUM_AUDIOSET_CLASSES = 527
+
+
+def load_audioset_metric():
+    """The AudioSet metric module (mAP, mAUC, d-prime) loaded from the package, no network."""
+    import evaluate
+
+    return evaluate.load(AUDIOSET_MAP_PATH)
+
+
+def audioset_compute_metrics(num_eval_classes: int | None = NUM_AUDIOSET_CLASSES):
+    """A ``compute_metrics`` for ``Trainer``: mAP/mAUC/d-prime over columns ``[:num_eval_classes]``.
+
+    With the default 527 a model trained on the 556-label set is scored on the standard AudioSet
+    classes in their standard order (the label sets put them first). ``None`` scores every column.
+    """
+    metric = load_audioset_metric()
+
+    def compute_metrics(eval_prediction) -> dict:
+        logits = eval_prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        logits, labels = np.asarray(logits), np.asarray(eval_prediction.label_ids)
+        classes = logits.shape[1] if num_eval_classes is None else num_eval_classes
+        if logits.shape[1] < classes:
+            raise ValueError(
+                f"The model predicts {logits.shape[1]} classes but evaluation scores the first {classes}; "
+                "pass num_eval_classes=None (or the model's label count) for a non-AudioSet label set."
+            )
+        return metric.compute(
+            predictions=logits[:, :classes], references=labels[:, :classes]
+        )
+
+    return compute_metrics
