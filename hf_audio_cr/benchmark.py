@@ -1,0 +1,383 @@
+"""Efficiency benchmark: parameters, compute and real-time factor of audio classifiers side by side.
+
+HEAR (Kawano & Sasaki, Table III) reports GFLOPs and RTF for 10 s of audio at batch size 1 on a single
+thread; its "GFLOPs" (9.47 for HEAR, 42.4 for ViT-B/AudioMAE) are multiply-accumulates. We count with
+``torch.utils.flop_counter.FlopCounterMode`` (which counts a multiply-add as 2 FLOPs) and report both
+``flops`` and ``macs = flops / 2`` so the numbers compare with the paper's column.
+
+RTF = wall time / audio duration, the median of ``repeats`` runs after ``warmup`` runs, measured at one
+thread and at all threads, with and without feature extraction, for each input duration. Optionally the
+same forward runs through onnxruntime (``onnx=True``) after ``hf_audio_cr.export.export_onnx``.
+
+Run it as ``python scripts/benchmark_efficiency.py`` or ``python -m hf_audio_cr.benchmark``.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+SAMPLING_RATE = 16000
+BUILTIN_MODELS = ("hear", "cr_audiomae", "ast")
+# HEAR Table III (10 s, 1 thread, ARM CPU): the speed claim we re-measure side by side.
+PAPER_RTF = {"hear": 0.095, "cr_audiomae": 0.244}
+
+
+@dataclass
+class BenchmarkArguments:
+    """Command-line arguments of ``scripts/benchmark_efficiency.py``."""
+
+    models: list[str] = field(
+        default_factory=lambda: list(BUILTIN_MODELS),
+        metadata={"help": f"Built-in models to run, any of {BUILTIN_MODELS} (random weights, paper configs)."},
+    )
+    model_dirs: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Extra saved model folders (save_pretrained output) to benchmark as well."},
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow remote code for --model_dirs."})
+    durations: list[float] = field(default_factory=lambda: [10.0, 60.0], metadata={"help": "Input lengths in s."})
+    threads: list[str] = field(
+        default_factory=lambda: ["1", "all"], metadata={"help": "Intra-op thread counts; 'all' = usable cores."}
+    )
+    repeats: int = field(default=5, metadata={"help": "Timed runs per setting (the median is reported)."})
+    warmup: int = field(default=1, metadata={"help": "Untimed runs before timing each setting."})
+    device: str = field(default="cpu", metadata={"help": "'cpu' or 'cuda'."})
+    onnx: bool = field(default=False, metadata={"help": "Also export each model to ONNX and time onnxruntime."})
+    audio: str | None = field(
+        default=None, metadata={"help": "A recording to tile to each duration (default: seeded noise)."}
+    )
+    output_dir: str = field(default="outputs/benchmark", metadata={"help": "Where results.json/.md/.png go."})
+    quick: bool = field(
+        default=False, metadata={"help": "Tiny configs, 1 repeat, no warm-up: checks the harness in seconds."}
+    )
+
+
+@dataclass
+class BenchmarkSubject:
+    """One model to measure: the module, its feature extractor and how a waveform becomes model inputs."""
+
+    name: str
+    model: torch.nn.Module
+    feature_extractor: Any
+    # Seconds of audio one model window covers when the model itself cannot take longer input (AST):
+    # longer clips are cut into windows with 50 % overlap that run as one batch, as the CR-AudioMAE
+    # extractor does, so the two ViT-B models do the same work per clip.
+    window_seconds: float | None = None
+
+    def extract(self, waveform: np.ndarray) -> dict[str, torch.Tensor]:
+        """Waveform -> the tensors ``model.forward`` takes (feature extraction step of the RTF)."""
+        if self.window_seconds is not None:
+            size = int(self.window_seconds * SAMPLING_RATE)
+            hop = size // 2
+            count = 1 + -(-max(len(waveform) - size, 0) // hop)
+            waveform = [waveform[i * hop : i * hop + size] for i in range(count)]
+        features = self.feature_extractor(waveform, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+        accepted = inspect.signature(self.model.forward).parameters
+        return {key: value for key, value in features.items() if key in accepted and torch.is_tensor(value)}
+
+
+def _tiny_ast_config_kwargs() -> dict:
+    return dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
+
+
+def build_ast(quick: bool = False) -> BenchmarkSubject:
+    """transformers' AST from ``ASTConfig`` (paper defaults, random weights: nothing is downloaded)."""
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    config = ASTConfig(num_labels=527, **(_tiny_ast_config_kwargs() if quick else {}))
+    extractor = ASTFeatureExtractor(max_length=config.max_length, num_mel_bins=config.num_mel_bins)
+    model = ASTForAudioClassification(config).eval()
+    return BenchmarkSubject("ast", model, extractor, window_seconds=config.max_length / 100)
+
+
+def build_cr_audiomae(quick: bool = False) -> BenchmarkSubject:
+    """CR-AudioMAE ViT-B (paper: 12 layers, 768 wide, 16x16 patches on 1024x128 fbank)."""
+    from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+
+    if quick:
+        config = CRAudioMAEConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128
+        )
+    else:
+        config = CRAudioMAEConfig()
+    extractor = AudioMAEFeatureExtractor(
+        max_length=config.max_length, num_mel_bins=config.num_mel_bins, window_hop=config.max_length // 2
+    )
+    return BenchmarkSubject("cr_audiomae", CRAudioMAEForAudioClassification(config).eval(), extractor)
+
+
+def build_hear(quick: bool = False) -> BenchmarkSubject:
+    """HEAR with the paper's Table I sizes (acoustic model 384x6, task model 384x1)."""
+    from hf_audio_cr import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
+
+    config = HEARConfig(**HEAR_TINY_CONFIG) if quick else HEARConfig()
+    extractor = HEARFeatureExtractor.from_model_config(config) if hasattr(
+        HEARFeatureExtractor, "from_model_config"
+    ) else HEARFeatureExtractor()
+    return BenchmarkSubject("hear", HEARForAudioClassification(config).eval(), extractor)
+
+
+HEAR_TINY_CONFIG: dict = {}
+BUILDERS: dict[str, Callable[[bool], BenchmarkSubject]] = {
+    "hear": build_hear,
+    "cr_audiomae": build_cr_audiomae,
+    "ast": build_ast,
+}
+
+
+def load_model_dir(path: str, trust_remote_code: bool = False) -> BenchmarkSubject:
+    """A saved model folder (``save_pretrained`` output with a feature extractor) as a subject."""
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    import hf_audio_cr  # noqa: F401  registers the project's Auto classes
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"--model_dirs {path}: no config.json there; pass a save_pretrained folder.")
+    model = AutoModelForAudioClassification.from_pretrained(folder, trust_remote_code=trust_remote_code).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    window = model.config.max_length / 100 if model.config.model_type == "audio-spectrogram-transformer" else None
+    return BenchmarkSubject(folder.name, model, extractor, window_seconds=window)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+# torch's table covers the CUDA attention kernels only; on CPU SDPA dispatches to this op, which would
+# otherwise count 0 FLOPs for every attention map.
+_EXTRA_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flop}
+
+
+def count_flops(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> int:
+    """FLOPs of one forward pass (a multiply-add counts 2), counted by ``FlopCounterMode``."""
+    with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter:
+        model(**inputs)
+    return int(counter.get_total_flops())
+
+
+@contextlib.contextmanager
+def intra_op_threads(num_threads: int):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def median_seconds(run: Callable[[], Any], repeats: int, warmup: int, sync: Callable[[], None]) -> float:
+    """Median wall time of ``run`` over ``repeats`` calls after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        run()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def benchmark_waveform(seconds: float, audio: str | None = None, seed: int = 0) -> np.ndarray:
+    """``seconds`` of audio at 16 kHz: a recording tiled to length, or seeded noise (speed is content-blind)."""
+    length = int(round(seconds * SAMPLING_RATE))
+    if audio is None:
+        return (0.1 * np.random.default_rng(seed).standard_normal(length)).astype(np.float32)
+    import soundfile as sf
+    import torchaudio
+
+    if not Path(audio).is_file():
+        raise FileNotFoundError(f"--audio {audio}: no such file.")
+    data, rate = sf.read(audio, dtype="float32", always_2d=True)
+    wave = torch.from_numpy(data.mean(axis=1))
+    if rate != SAMPLING_RATE:
+        wave = torchaudio.functional.resample(wave, rate, SAMPLING_RATE)
+    return np.resize(wave.numpy(), length).astype(np.float32)
+
+
+def _setting_key(backend: str, seconds: float, threads: int | str, with_features: bool) -> str:
+    return f"{backend}/{seconds:g}s/{threads}thr/{'fe+model' if with_features else 'model'}"
+
+
+def measure_subject(subject: BenchmarkSubject, args: BenchmarkArguments, workdir: Path) -> dict:
+    """Params, FLOPs per duration and every RTF setting for one model."""
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA device here; use --device cpu.")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    model = subject.model.to(device).eval()
+    thread_counts = [usable_cores() if t == "all" else int(t) for t in args.threads]
+    result = {"model": subject.name, "params": count_parameters(model), "flops": {}, "macs": {}, "rtf": {}}
+
+    onnx_path = None
+    if args.onnx:
+        from hf_audio_cr.export import OnnxAudioClassifier, export_onnx
+
+        # 25 s gives every model at least two windows, so the window axis stays dynamic in the graph
+        example = subject.extract(benchmark_waveform(25.0, args.audio))
+        onnx_path = export_onnx(subject.model, example, workdir / f"{subject.name}.onnx")
+        model = subject.model.to(device)
+
+    for seconds in args.durations:
+        waveform = benchmark_waveform(seconds, args.audio)
+        features = {k: v.to(device) for k, v in subject.extract(waveform).items()}
+        flops = count_flops(model, features)
+        result["flops"][f"{seconds:g}s"] = flops
+        result["macs"][f"{seconds:g}s"] = flops // 2
+
+        def model_only():
+            model(**features)
+
+        def with_features():
+            model(**{k: v.to(device) for k, v in subject.extract(waveform).items()})
+
+        for threads in thread_counts:
+            with intra_op_threads(threads), torch.inference_mode():
+                for with_fe, run in ((False, model_only), (True, with_features)):
+                    elapsed = median_seconds(run, args.repeats, args.warmup, sync)
+                    result["rtf"][_setting_key("torch", seconds, threads, with_fe)] = elapsed / seconds
+            if onnx_path is not None:
+                session = OnnxAudioClassifier(onnx_path, num_threads=threads)
+                runs = {False: lambda: session(**features), True: lambda: session(**subject.extract(waveform))}
+                for with_fe, run in runs.items():
+                    with intra_op_threads(threads):  # the feature extractor's torch ops
+                        elapsed = median_seconds(run, args.repeats, args.warmup, lambda: None)
+                    result["rtf"][_setting_key("onnxruntime", seconds, threads, with_fe)] = elapsed / seconds
+    return result
+
+
+def collect_subjects(args: BenchmarkArguments) -> list[BenchmarkSubject]:
+    unknown = [name for name in args.models if name not in BUILDERS]
+    if unknown:
+        raise ValueError(f"--models {unknown}: unknown; choose from {list(BUILDERS)} or pass --model_dirs.")
+    subjects = [BUILDERS[name](args.quick) for name in args.models]
+    subjects += [load_model_dir(path, args.trust_remote_code) for path in args.model_dirs]
+    return subjects
+
+
+def format_markdown(results: list[dict], args: BenchmarkArguments) -> str:
+    """One row per model and backend: params, GFLOPs/GMACs at the first duration, then every RTF setting."""
+    first = f"{args.durations[0]:g}s"
+    thread_counts = [usable_cores() if t == "all" else int(t) for t in args.threads]
+    settings = [_setting_key("", seconds, threads, with_fe)[1:] for seconds in args.durations
+                for threads in thread_counts for with_fe in (False, True)]
+    header = ["model", "backend", "params (M)", f"GFLOPs @{first}", f"GMACs @{first}"]
+    header += [f"RTF {s.replace('/', ' ')}" for s in settings]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in results:
+        for backend in sorted({key.split("/", 1)[0] for key in r["rtf"]}, reverse=True):
+            row = [r["model"], backend, f"{r['params'] / 1e6:.2f}", f"{r['flops'][first] / 1e9:.2f}",
+                   f"{r['macs'][first] / 1e9:.2f}"]
+            row += [f"{r['rtf'][backend + '/' + s]:.4f}" if backend + "/" + s in r["rtf"] else "-"
+                    for s in settings]
+            lines.append("| " + " | ".join(row) + " |")
+    by_name = {r["model"]: r for r in results}
+    if "hear" in by_name and "cr_audiomae" in by_name:
+        for with_fe in (False, True):
+            key = _setting_key("torch", args.durations[0], 1, with_fe)
+            if key in by_name["hear"]["rtf"]:
+                ratio = by_name["hear"]["rtf"][key] / by_name["cr_audiomae"]["rtf"][key]
+                lines.append(f"\nHEAR / CR-AudioMAE RTF ratio ({key}): {ratio:.3f} "
+                             f"(paper: {PAPER_RTF['hear']} / {PAPER_RTF['cr_audiomae']} = "
+                             f"{PAPER_RTF['hear'] / PAPER_RTF['cr_audiomae']:.2f}; goal <= 0.30)")
+    return "\n".join(lines)
+
+
+def plot_results(results: list[dict], args: BenchmarkArguments, path: Path) -> None:
+    """Bar chart: RTF (model + features, first duration) per model at each thread count, and GMACs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = args.durations[0]
+    thread_counts = [usable_cores() if t == "all" else int(t) for t in args.threads]
+    names = [r["model"] for r in results]
+    x = np.arange(len(names))
+    fig, (ax_rtf, ax_macs) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(thread_counts)
+    for i, threads in enumerate(thread_counts):
+        values = [r["rtf"][_setting_key("torch", first, threads, True)] for r in results]
+        ax_rtf.bar(x + i * width, values, width, label=f"{threads} thread(s)")
+    ax_rtf.set_xticks(x + width * (len(thread_counts) - 1) / 2, names)
+    ax_rtf.set_ylabel(f"RTF ({first:g} s, features + model)")
+    ax_rtf.legend()
+    ax_macs.bar(x, [r["macs"][f"{first:g}s"] / 1e9 for r in results], color="tab:gray")
+    ax_macs.set_xticks(x, names)
+    ax_macs.set_ylabel(f"GMACs per {first:g} s")
+    fig.suptitle(f"Efficiency on {args.device} ({platform.processor() or platform.machine()})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_benchmark(args: BenchmarkArguments) -> dict:
+    """Measure every requested model; write results.json, results.md and results.png to ``output_dir``."""
+    if args.quick:
+        args.repeats, args.warmup = 1, 0
+    if args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats}: must be at least 1.")
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    subjects = collect_subjects(args)
+    with tempfile.TemporaryDirectory() as workdir:
+        results = [measure_subject(subject, args, Path(workdir)) for subject in subjects]
+    report = {
+        "arguments": asdict(args),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cores": usable_cores(),
+                    "torch": torch.__version__, "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
+        "results": results,
+    }
+    table = format_markdown(results, args)
+    report["markdown"] = table
+    (output_dir / "results.json").write_text(json.dumps(report, indent=2))
+    (output_dir / "results.md").write_text(table + "\n")
+    plot_results(results, args, output_dir / "results.png")
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict:
+    import sys
+
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(BenchmarkArguments)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        (args,) = parser.parse_yaml_file(argv[0])
+    else:
+        (args,) = parser.parse_args_into_dataclasses(argv)
+    report = run_benchmark(args)
+    print(report["markdown"])
+    load = report["machine"]
+    print(f"\nload average before/after: {load['loadavg_before'][0]:.2f} / {load['loadavg_after'][0]:.2f} "
+          f"on {load['cores']} cores; results in {args.output_dir}/results.(json|md|png)")
+    return report
+
+
+if __name__ == "__main__":
+    main()
