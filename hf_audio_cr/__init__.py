@@ -11,3 +11,13 @@ from .models.cr_audiomae import (
     CRAudioMAEForAudioClassification,
     CRAudioMAEModel,
 )
+from .data import (
+    AudioClassificationCollator,
+    AudioQualityCallback,
+    AudioQualityPolicy,
+    AudioSetTargets,
+    BadAudioError,
+    audioset_id2label,
+    audioset_label_set,
+    load_audioset,
+)
