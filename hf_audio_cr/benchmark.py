@@ -77,9 +77,12 @@ class BenchmarkSubject:
     # extractor does, so the two ViT-B models do the same work per clip.
     window_seconds: float | None = None
 
-    def extract(self, waveform: np.ndarray) -> dict[str, torch.Tensor]:
-        """Waveform -> the tensors ``model.forward`` takes (feature extraction step of the RTF)."""
+    def extract(self, waveform: np.ndarray | list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Waveform (or a list, as a padded batch) -> the tensors ``model.forward`` takes (the feature
+        extraction step of the RTF)."""
         if self.window_seconds is not None:
+            if isinstance(waveform, list):
+                raise ValueError(f"{self.name}: windows of one clip form the batch; pass a single waveform.")
             size = int(self.window_seconds * SAMPLING_RATE)
             hop = size // 2
             count = 1 + -(-max(len(waveform) - size, 0) // hop)

@@ -8,6 +8,7 @@ cross-fade merge are traced into the graph).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,37 @@ def max_abs_difference(model: torch.nn.Module, classifier: OnnxAudioClassifier,
     with torch.inference_mode():
         expected = model.cpu().eval()(**{k: v.cpu() for k, v in inputs.items()}).logits.numpy()
     return float(np.abs(classifier(**inputs) - expected).max())
+
+
+@dataclass
+class ExportArguments:
+    """Command-line arguments of ``scripts/export_onnx.py``."""
+
+    model: str = field(metadata={"help": "A saved model folder, or a built-in name (hear, cr_audiomae, ast: random weights)."})
+    output: str = field(default="outputs/onnx/model.onnx", metadata={"help": "Where the .onnx file goes."})
+    audio: list[str] = field(default_factory=list, metadata={"help": "Recordings for the parity check (default: noise)."})
+    quick: bool = field(default=False, metadata={"help": "Tiny configs for the built-in models."})
+    tolerance: float = field(default=1e-4, metadata={"help": "Largest allowed |PyTorch - onnxruntime| logit."})
+
+
+def export_and_check(args: ExportArguments) -> dict:
+    """Export ``args.model`` and check parity with PyTorch on single clips of several lengths and on a padded
+    batch of two. Raises if a difference exceeds ``args.tolerance``; returns the report."""
+    from hf_audio_cr.benchmark import BUILDERS, benchmark_waveform, load_model_dir
+
+    subject = BUILDERS[args.model](args.quick) if args.model in BUILDERS else load_model_dir(args.model)
+    path = export_onnx(subject.model, subject.extract(benchmark_waveform(25.0)), args.output)
+    classifier = OnnxAudioClassifier(path)
+    cases = {f"{Path(name).name} ({seconds:g} s)": benchmark_waveform(seconds, name)
+             for name in (args.audio or [None]) for seconds in (3.0, 10.0, 21.0)}
+    report = {"onnx": str(path), "parity": {}}
+    for case, waveform in cases.items():
+        report["parity"][case] = max_abs_difference(subject.model, classifier, subject.extract(waveform))
+    if subject.window_seconds is None:  # a padded batch (AST windows are already a batch)
+        pair = [benchmark_waveform(4.0, (args.audio or [None])[0]), benchmark_waveform(15.0, (args.audio or [None])[-1])]
+        report["parity"]["batch of 4 s + 15 s"] = max_abs_difference(subject.model, classifier, subject.extract(pair))
+    worst = max(report["parity"].values())
+    report["max_abs_difference"] = worst
+    if worst > args.tolerance:
+        raise AssertionError(f"ONNX parity {worst:.2e} exceeds tolerance {args.tolerance:.0e}: {report['parity']}")
+    return report
