@@ -1,0 +1,188 @@
+"""HEAR's front end: waveform -> instance-normalised log-Mel spectrogram and log power spectrum.
+
+Self-contained (only transformers/torch/torchaudio imports) so it travels as remote code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torchaudio
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
+
+RESAMPLE_HINT = (
+    "resample first, e.g. `dataset.cast_column('audio', datasets.Audio(sampling_rate=16000))` or "
+    "`torchaudio.functional.resample(waveform, orig_sr, 16000)`"
+)
+
+
+def _as_mono_clips(raw_speech, sampling_rate, expected_rate: int, min_samples: int, name: str) -> list[torch.Tensor]:
+    """One clip or a batch (list of 1-D clips, or a 2-D array of equally long clips) -> list of 1-D float tensors."""
+    if sampling_rate is None:
+        raise ValueError(f"{name}: pass `sampling_rate=` (expected {expected_rate} Hz) so the rate can be checked.")
+    if sampling_rate != expected_rate:
+        raise ValueError(f"{name}: got audio at {sampling_rate} Hz but HEAR expects {expected_rate} Hz; {RESAMPLE_HINT}.")
+    if isinstance(raw_speech, (np.ndarray, torch.Tensor)) and raw_speech.ndim == 2:
+        raw_speech = list(raw_speech)
+    elif isinstance(raw_speech, (np.ndarray, torch.Tensor)) or not isinstance(raw_speech, (list, tuple)):
+        raw_speech = [raw_speech]
+    if len(raw_speech) == 0:
+        raise ValueError(f"{name}: got an empty batch (no clips).")
+    clips = []
+    for i, clip in enumerate(raw_speech):
+        if isinstance(clip, (list, tuple)):
+            clip = np.asarray(clip, dtype=np.float32)
+        if isinstance(clip, np.ndarray):
+            if not np.issubdtype(clip.dtype, np.floating):
+                raise ValueError(
+                    f"{name}: clip {i} has integer samples ({clip.dtype}); convert PCM to float in [-1, 1] first, "
+                    "e.g. `x.astype(np.float32) / np.iinfo(x.dtype).max`."
+                )
+            clip = torch.from_numpy(np.ascontiguousarray(clip))
+        if not isinstance(clip, torch.Tensor):
+            raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
+        if clip.ndim == 2 and 1 in clip.shape:
+            clip = clip.reshape(-1)
+        if clip.ndim != 1:
+            raise ValueError(
+                f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the channels "
+                "(`waveform.mean(0)`) or pick one before calling the feature extractor."
+            )
+        if not clip.is_floating_point():
+            raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
+        if clip.numel() < min_samples:
+            raise ValueError(
+                f"{name}: clip {i} has {clip.numel()} samples; HEAR needs at least {min_samples} "
+                f"({1000 * min_samples / expected_rate:.0f} ms) for its centred STFT. Pad or drop the clip."
+            )
+        if not torch.isfinite(clip).all():
+            raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
+        clips.append(clip.to(torch.float32))
+    return clips
+
+
+class HEARFeatureExtractor(SequenceFeatureExtractor):
+    r"""Log-Mel spectrogram and log power spectrum of 16 kHz audio, as HEAR's models take them (Sec. II-A, II-D).
+
+    Per clip: remove the waveform's mean, centred STFT (Hann window of 400 samples = 25 ms, hop 160 = 10 ms,
+    n_fft 1024, reflect padding at the clip's own edges), power spectrum, 128-bin HTK Mel filterbank,
+    `log(x + 1e-6)` for both the Mel spectrogram and the 513-bin power spectrum, then each is normalised to zero
+    mean and unit variance over (frequency, time) of that clip's own frames. Padding frames of a batch never enter
+    the statistics and are zero after normalisation, so a clip gets the same features alone or in any batch.
+
+    Any length: a clip of `n` samples gives `1 + n // 160` frames (10 s -> 1001 frames -> 500 tokens); the model
+    runs long clips through its sliding windows. Inputs may be numpy arrays or torch tensors on any device;
+    features are computed on the input's device (or `device=`), with one batched STFT per call.
+
+    Returns a `BatchFeature` with `input_values` `(batch, frames, 128)`, `power_spectrum` `(batch, frames, 513)`
+    (unless `return_power_spectrum=False`) and `attention_mask` `(batch, frames)` (1 on a clip's frames).
+
+    Args:
+        feature_size (`int`, defaults to 128): Mel bins (the feature dimension of `input_values`).
+        sampling_rate (`int`, defaults to 16000): rate the audio must have.
+        n_fft (`int`, defaults to 1024): FFT size (513 power-spectrum bins).
+        win_length (`int`, defaults to 400): Hann window length in samples.
+        hop_length (`int`, defaults to 160): frame shift in samples.
+        log_offset (`float`, defaults to 1e-6): added before the logarithm.
+        norm_eps (`float`, defaults to 1e-6): added to the standard deviation of the instance normalisation.
+        remove_dc_offset (`bool`, defaults to `True`): subtract each clip's mean sample first (reference code).
+        return_power_spectrum (`bool`, defaults to `True`): also return the normalised log power spectrum.
+    """
+
+    model_input_names = ["input_values", "power_spectrum", "attention_mask"]
+
+    def __init__(
+        self,
+        feature_size: int = 128,
+        sampling_rate: int = 16000,
+        n_fft: int = 1024,
+        win_length: int = 400,
+        hop_length: int = 160,
+        log_offset: float = 1e-6,
+        norm_eps: float = 1e-6,
+        remove_dc_offset: bool = True,
+        return_power_spectrum: bool = True,
+        padding_value: float = 0.0,
+        **kwargs,
+    ):
+        kwargs.setdefault("return_attention_mask", True)
+        super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
+        if win_length > n_fft:
+            raise ValueError(f"HEARFeatureExtractor: win_length ({win_length}) must not exceed n_fft ({n_fft}).")
+        self.n_fft = n_fft
+        self.win_length = win_length
+        self.hop_length = hop_length
+        self.log_offset = log_offset
+        self.norm_eps = norm_eps
+        self.remove_dc_offset = remove_dc_offset
+        self.return_power_spectrum = return_power_spectrum
+
+    @property
+    def num_mel_bins(self) -> int:
+        return self.feature_size
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest clip: reflect padding by n_fft // 2 needs more samples than that (33 ms)."""
+        return self.n_fft // 2 + 1
+
+    def num_frames(self, num_samples):
+        """Frames of a centred STFT: `1 + n // hop` (works on ints and tensors)."""
+        return 1 + num_samples // self.hop_length
+
+    def _instance_norm(self, log_spec: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Zero mean, unit variance over (frequency, time) of each clip's valid frames; padding frames -> 0."""
+        mask = valid[:, :, None].to(log_spec.dtype)
+        count = mask.sum(dim=(1, 2), keepdim=True) * log_spec.shape[-1]
+        mean = (log_spec * mask).sum(dim=(1, 2), keepdim=True) / count
+        var = (((log_spec - mean) * mask) ** 2).sum(dim=(1, 2), keepdim=True) / count
+        return (log_spec - mean) / (var.sqrt() + self.norm_eps) * mask
+
+    def __call__(
+        self,
+        raw_speech,
+        sampling_rate: int | None = None,
+        return_tensors: str | None = "pt",
+        return_power_spectrum: bool | None = None,
+        device: str | torch.device | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        """Compute the features of one clip or a batch (see the class docstring for shapes)."""
+        name = type(self).__name__
+        clips = _as_mono_clips(raw_speech, sampling_rate, self.sampling_rate, self.min_samples, name)
+        return_power_spectrum = self.return_power_spectrum if return_power_spectrum is None else return_power_spectrum
+        device = torch.device(device) if device is not None else clips[0].device
+        half = self.n_fft // 2
+        lengths = torch.tensor([c.numel() for c in clips], device=device)
+        # Each clip is reflect-padded at its own edges (as a centred STFT of the clip alone), then the batch is
+        # zero-padded on the right: one STFT for the batch, no frame sees another clip's padding.
+        waveforms = torch.zeros(len(clips), int(lengths.max()) + 2 * half, device=device)
+        for i, clip in enumerate(clips):
+            clip = clip.to(device)
+            if self.remove_dc_offset:
+                clip = clip - clip.mean()
+            waveforms[i, : clip.numel() + 2 * half] = torch.nn.functional.pad(clip[None], (half, half), mode="reflect")[0]
+        spectrogram = torchaudio.transforms.Spectrogram(
+            n_fft=self.n_fft, win_length=self.win_length, hop_length=self.hop_length, center=False, power=2.0
+        ).to(device)
+        mel_scale = torchaudio.transforms.MelScale(
+            n_mels=self.feature_size, sample_rate=self.sampling_rate, n_stft=self.n_fft // 2 + 1
+        ).to(device)
+        power = spectrogram(waveforms)  # (batch, 513, frames)
+        num_frames = self.num_frames(lengths)
+        valid = torch.arange(power.shape[-1], device=device)[None, :] < num_frames[:, None]
+        log_mel = torch.log(mel_scale(power) + self.log_offset).transpose(1, 2)
+        data = {"input_values": self._instance_norm(log_mel, valid)}
+        if return_power_spectrum:
+            log_power = torch.log(power + self.log_offset).transpose(1, 2)
+            data["power_spectrum"] = self._instance_norm(log_power, valid)
+        data["attention_mask"] = valid.to(torch.long)
+        if return_tensors == "np":
+            data = {k: v.cpu().numpy() for k, v in data.items()}
+        elif return_tensors not in ("pt", None):
+            raise ValueError(f"{name}: return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
+        return BatchFeature(data=data)
+
+
+__all__ = ["HEARFeatureExtractor"]
