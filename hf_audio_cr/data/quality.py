@@ -48,11 +48,11 @@ class UnreadableAudio(dict):
     """Stands in for the decoded audio of a clip that could not be opened, so one bad file does not end the
     stream: the quality policy counts it, and any direct use of it raises :class:`BadAudioError`."""
 
-    def __init__(self, clip_id: Any, error: str):
-        super().__init__(clip_id=clip_id, error=error)
+    def __init__(self, clip_id: Any, error: str, kind: str = "unreadable"):
+        super().__init__(clip_id=clip_id, error=error, kind=kind)
 
     def __getitem__(self, key):
-        if key in ("clip_id", "error"):
+        if key in ("clip_id", "error", "kind"):
             return super().__getitem__(key)
         raise BadAudioError(
             f"clip {self['clip_id']!r} could not be decoded ({self['error']}); "
@@ -67,11 +67,11 @@ def safe_decode(value: Any, audio_feature, clip_id: Any = None):
     when the container cannot even be opened (``datasets`` would raise inside the iterator and end the epoch).
     """
     if value is None:
-        return UnreadableAudio(clip_id, "no audio stored for this row")
+        return UnreadableAudio(clip_id, "no audio stored for this row", kind="empty")
     if not isinstance(value, dict) or "array" in value:
         return value  # already decoded
-    if not value.get("bytes") and not value.get("path"):
-        return UnreadableAudio(clip_id, "empty audio file")
+    if value.get("bytes") is not None and len(value["bytes"]) == 0 or not (value.get("bytes") or value.get("path")):
+        return UnreadableAudio(clip_id, "0-byte audio file", kind="empty")
     try:
         return audio_feature.decode_example(value)
     except Exception as err:  # torchcodec raises RuntimeError for corrupt containers, others for missing files
@@ -153,13 +153,15 @@ class AudioQualityPolicy:
     def _to_channels_first(self, audio: Any, sampling_rate: Optional[int], clip_id: Any):
         """-> (float32 array [channels, samples], rate) or None when the clip cannot be decoded."""
         if isinstance(audio, UnreadableAudio):
-            self._bad("unreadable", clip_id, audio["error"])
+            self._bad(audio["kind"], clip_id, audio["error"])
             return None
         if hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder from datasets: decode now
             try:
                 samples = audio.get_all_samples()
             except Exception as err:
-                self._bad("unreadable", clip_id, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
+                message = str(err).splitlines()[0]
+                kind = "empty" if "No audio frames were decoded" in message else "unreadable"  # a valid header, 0 frames
+                self._bad(kind, clip_id, f"{type(err).__name__}: {message[:200]}")
                 return None
             return samples.data.numpy(), int(samples.sample_rate)
         if isinstance(audio, dict):
