@@ -107,14 +107,19 @@ class OnnxAudioClassifier:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
+        self.input_ranks = {i.name: len(i.shape) for i in self.session.get_inputs()}
+
     def __call__(self, **features) -> np.ndarray:
-        feeds = {}
-        for name in self.input_names:
-            if name not in features:
-                raise ValueError(f"ONNX model needs input `{name}`; got {sorted(features)}.")
-            value = features[name]
-            feeds[name] = value.detach().cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
-        return self.session.run(None, feeds)[0]
+        features = {k: v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v) for k, v in features.items()}
+        values = features.get("input_values")
+        if values is not None and values.ndim == 3 and self.input_ranks.get("input_values") == 4:
+            # a clip that fits one window (batch, frames, bins) is a one-window clip for the windowed graph
+            features["input_values"] = values[:, None]
+            features.setdefault("window_mask", np.ones(values.shape[:1] + (1,), dtype=bool))
+        missing = [name for name in self.input_names if name not in features]
+        if missing:
+            raise ValueError(f"ONNX model needs inputs {missing}; got {sorted(features)}.")
+        return self.session.run(None, {name: features[name] for name in self.input_names})[0]
 
 
 def onnxruntime_session(path: str | Path, num_threads: int | None = None) -> OnnxAudioClassifier:

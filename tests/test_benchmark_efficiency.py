@@ -1,0 +1,107 @@
+"""Efficiency benchmark: FLOP counting (incl. CPU attention), the script's table/JSON/PNG on tiny configs,
+model folders and errors. No timing assertions: RTF values are only checked to be measured."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import ASTConfig, ASTForAudioClassification
+
+from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.benchmark import BenchmarkArguments, build_ast, count_flops, count_parameters, run_benchmark
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
+
+
+def test_flops_include_attention_maps_on_cpu(real_clips):
+    """torch's FLOP table has no CPU SDPA entry: without ours every attention map would count 0."""
+    subject = build_ast(quick=True)
+    inputs = subject.extract(real_clips["trumpet.ogg"])
+    batch = inputs["input_values"].shape[0]
+    with torch.inference_mode(), FlopCounterMode(display=False) as plain:
+        subject.model(**inputs)
+    config = subject.model.config
+    tokens = 2 + 12 * 12  # cls + distillation tokens + (128 - 16) / 10 + 1 = 12 patches per axis
+    # QK^T and AV: 2 matmuls of tokens x tokens x hidden, 2 FLOPs per multiply-add, per layer
+    attention = config.num_hidden_layers * batch * 2 * 2 * tokens * tokens * config.hidden_size
+    assert count_flops(subject.model, inputs) - plain.get_total_flops() == attention
+
+
+def test_flops_of_a_vit_match_the_closed_form():
+    config = CRAudioMAEConfig(**TINY, num_mel_bins=128)
+    model = CRAudioMAEForAudioClassification(config).eval()
+    x = torch.zeros(1, 128, 128)
+    n, d, f = 64 + 1, config.hidden_size, config.intermediate_size  # 8x8 patches + cls
+    per_layer = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * f
+    patch_embed = 2 * 64 * 16 * 16 * d
+    head = 2 * d * config.num_labels
+    assert count_flops(model, {"input_values": x}) == config.num_hidden_layers * per_layer + patch_embed + head
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_efficiency.py"), "--quick", "--onnx",
+         "--models", "cr_audiomae", "ast", "--durations", "10", "60", "--output_dir", str(out)],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stdout
+
+
+def test_script_writes_table_json_and_chart(quick_run):
+    out, stdout = quick_run
+    report = json.loads((out / "results.json").read_text())
+    assert [r["model"] for r in report["results"]] == ["cr_audiomae", "ast"]
+    cores = report["machine"]["cores"]
+    for r in report["results"]:
+        assert r["macs"]["10s"] == r["flops"]["10s"] // 2 > 0
+        assert r["flops"]["60s"] > r["flops"]["10s"]  # more windows for the longer clip
+        for backend in ("torch", "onnxruntime"):
+            for seconds in ("10s", "60s"):
+                for threads in {1, cores}:
+                    for step in ("model", "fe+model"):
+                        assert r["rtf"][f"{backend}/{seconds}/{threads}thr/{step}"] > 0
+    lines = [line for line in stdout.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| model | backend | params (M) | GFLOPs @10s | GMACs @10s | RTF 10s 1thr model")
+    assert len(lines) == 1 + 4  # header + (torch, onnxruntime) x 2 models
+    assert (out / "results.md").read_text().strip() == report["markdown"].split("\n\nHEAR")[0].strip()
+    image = matplotlib.image.imread(out / "results.png")
+    assert image.ndim == 3 and image.shape[0] > 100
+
+
+def test_params_column_counts_every_parameter(quick_run):
+    out, _ = quick_run
+    report = json.loads((out / "results.json").read_text())
+    ast = next(r for r in report["results"] if r["model"] == "ast")
+    torch.manual_seed(0)
+    assert ast["params"] == count_parameters(ASTForAudioClassification(ASTConfig(num_labels=527, **TINY)))
+
+
+def test_saved_model_folder_is_benchmarked_by_name(tmp_path):
+    folder = tmp_path / "my_tagger"
+    CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).save_pretrained(folder)
+    AudioMAEFeatureExtractor(max_length=128, window_hop=64).save_pretrained(folder)
+    args = BenchmarkArguments(models=[], model_dirs=[str(folder)], durations=[10.0], threads=["1"], quick=True,
+                              output_dir=str(tmp_path / "out"))
+    report = run_benchmark(args)
+    (row,) = report["results"]
+    assert row["model"] == "my_tagger" and set(row["rtf"]) == {"torch/10s/1thr/model", "torch/10s/1thr/fe+model"}
+    assert row["params"] == count_parameters(CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)))
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown"):
+        run_benchmark(BenchmarkArguments(models=["wav2vec"], output_dir=str(tmp_path)))
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        run_benchmark(BenchmarkArguments(models=[], model_dirs=[str(tmp_path)], output_dir=str(tmp_path)))
+    with pytest.raises(FileNotFoundError, match="--audio"):
+        run_benchmark(BenchmarkArguments(models=["ast"], quick=True, audio=str(tmp_path / "x.wav"),
+                                         output_dir=str(tmp_path)))

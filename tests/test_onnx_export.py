@@ -1,0 +1,72 @@
+"""ONNX export (dynamo exporter) of trained-shape tiny models: parity with PyTorch <= 1e-4 through onnxruntime
+on real recordings, for dynamic batch and dynamic number of windows."""
+import numpy as np
+import pytest
+import torch
+
+from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.benchmark import build_ast
+from hf_audio_cr.export import ExportArguments, OnnxAudioClassifier, export_and_check, export_onnx, max_abs_difference
+
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
+
+
+@pytest.fixture(scope="module")
+def cr_audiomae_onnx(real_clips, tmp_path_factory):
+    torch.manual_seed(0)
+    model = CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).eval()
+    extractor = AudioMAEFeatureExtractor(max_length=128, window_hop=64)
+    example = extractor(real_clips["robin.ogg"][: 16000 * 3], sampling_rate=16000, return_tensors="pt")
+    path = export_onnx(model, dict(example), tmp_path_factory.mktemp("onnx") / "cr_audiomae.onnx")
+    return model, extractor, OnnxAudioClassifier(path)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 2.5, 9.0])
+def test_cr_audiomae_parity_for_any_number_of_windows(cr_audiomae_onnx, real_clips, seconds):
+    model, extractor, onnx_model = cr_audiomae_onnx
+    features = dict(extractor(real_clips["speech_female.ogg"][: int(16000 * seconds)], sampling_rate=16000))
+    assert max_abs_difference(model, onnx_model, features) <= 1e-4
+
+
+def test_cr_audiomae_parity_on_a_padded_batch_with_window_mask(cr_audiomae_onnx, real_clips):
+    model, extractor, onnx_model = cr_audiomae_onnx
+    clips = [real_clips["trumpet.ogg"][:24000], real_clips["robin.ogg"], real_clips["speech_female.ogg"][:80000]]
+    features = dict(extractor(clips, sampling_rate=16000))
+    assert not features["window_mask"].all()  # padded windows exist and must not win the clip max
+    logits = onnx_model(**features)
+    assert logits.shape == (3, model.config.num_labels) and np.isfinite(logits).all()
+    assert max_abs_difference(model, onnx_model, features) <= 1e-4
+
+
+def test_ast_parity_with_dynamic_batch(real_clips, tmp_path):
+    subject = build_ast(quick=True)
+    onnx_model = OnnxAudioClassifier(export_onnx(subject.model, subject.extract(real_clips["robin.ogg"]),
+                                                 tmp_path / "ast.onnx"))
+    for name in ("trumpet.ogg", "speech_female.ogg"):
+        features = subject.extract(real_clips[name])
+        assert max_abs_difference(subject.model, onnx_model, features) <= 1e-4
+
+
+def test_export_script_checks_parity_on_a_saved_folder(tmp_path, audio_dir):
+    folder = tmp_path / "tagger"
+    CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).save_pretrained(folder)
+    AudioMAEFeatureExtractor(max_length=128, window_hop=64).save_pretrained(folder)
+    report = export_and_check(ExportArguments(model=str(folder), output=str(tmp_path / "tagger.onnx"),
+                                              audio=[str(audio_dir / "trumpet.ogg")]))
+    assert (tmp_path / "tagger.onnx").is_file() and len(report["parity"]) == 4
+    assert report["max_abs_difference"] <= 1e-4
+
+
+def test_export_refuses_an_example_that_would_freeze_the_window_axis(tmp_path, real_clips):
+    model = CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).eval()
+    features = dict(AudioMAEFeatureExtractor(max_length=128, window_hop=64)(
+        [real_clips["robin.ogg"][:48000], real_clips["trumpet.ogg"][:48000]], sampling_rate=16000))
+    features["input_values"] = features["input_values"][:, :1]
+    features["window_mask"] = features["window_mask"][:, :1]
+    with pytest.raises(ValueError, match="windows"):
+        export_onnx(model, features, tmp_path / "x.onnx")
+
+
+def test_missing_onnx_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="export_onnx"):
+        OnnxAudioClassifier(tmp_path / "none.onnx")
