@@ -11,6 +11,15 @@ from .models.cr_audiomae import (
     CRAudioMAEForAudioClassification,
     CRAudioMAEModel,
 )
+from .models.hear import (
+    HEARConfig,
+    HEARFeatureExtractor,
+    HEARForAudioClassification,
+    HEARForMaskedAcousticModeling,
+    HEARModel,
+    HEARTokenizerConfig,
+    HEARTokenizerModel,
+)
 from .data import (
     AudioClassificationCollator,
     AudioQualityCallback,
