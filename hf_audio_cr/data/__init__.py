@@ -18,3 +18,14 @@ from .quality import (
     UnreadableAudio,
     safe_decode,
 )
+from .downstream import (
+    ESC50_CLASSES,
+    SPEECH_COMMANDS_12_CLASSES,
+    SPEECH_COMMANDS_35_CLASSES,
+    esc50_cross_validation,
+    esc50_folds,
+    load_audiofolder,
+    load_esc50,
+    load_speech_commands,
+    load_voxceleb1,
+)
