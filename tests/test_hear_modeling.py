@@ -162,27 +162,30 @@ def test_masked_acoustic_modeling_loss_counts_masked_positions_only(real_clips, 
     assert model.hear.front_end.conv.weight.grad.abs().sum() > 0
 
 
-def test_sdpa_path_matches_explicit_relative_attention():
-    """Without value-side embeddings attention runs through SDPA with the key-side bias as attn_mask."""
+@pytest.mark.parametrize("value_side", [True, False])
+@pytest.mark.parametrize("length", [5, 9])  # within the 2 x 6 table, and clipped distances
+def test_relative_attention_matches_shaw_formula(value_side, length):
+    """Both value-side settings (explicit softmax / SDPA with the key-side bias as attn_mask), both layouts."""
     torch.manual_seed(0)
-    attention = HEARRelativePositionAttention(16, 2, 6, relative_value_embeddings=False, attention_dropout=0.0)
+    attention = HEARRelativePositionAttention(16, 2, 6, relative_value_embeddings=value_side, attention_dropout=0.0)
     torch.nn.init.normal_(attention.content_bias)
     torch.nn.init.normal_(attention.position_bias)
-    x = torch.randn(2, 9, 16)
-    valid = torch.tensor([9, 5])
-    mask = torch.arange(9)[None, :] < valid[:, None]
+    x = torch.randn(2, length, 16)
+    mask = torch.arange(length)[None, :] < torch.tensor([length, 3])[:, None]
     out = attention(x, mask)
 
     def heads(t):
-        return t.view(2, 9, 2, 8).transpose(1, 2)
+        return t.view(2, length, 2, 8).transpose(1, 2)
 
     q, k, v = heads(attention.query(x)), heads(attention.key(x)), heads(attention.value(x))
-    distance = (torch.arange(9)[None, :] - torch.arange(9)[:, None]).clamp(-6, 5) + 6
-    table = attention.relative_key.weight[distance]  # (query, key, head_size)
+    distance = (torch.arange(length)[None, :] - torch.arange(length)[:, None]).clamp(-6, 5) + 6
     scores = (q + attention.content_bias[:, None]) @ k.transpose(-1, -2)
-    scores = scores + torch.einsum("bhid,ijd->bhij", q + attention.position_bias[:, None], table)
-    scores = (scores / math.sqrt(8)).masked_fill(~mask[:, None, None, :], float("-inf"))
-    expected = attention.output((scores.softmax(-1) @ v).transpose(1, 2).reshape(2, 9, 16))
+    scores = scores + torch.einsum("bhid,ijd->bhij", q + attention.position_bias[:, None], attention.relative_key.weight[distance])
+    probs = (scores / math.sqrt(8)).masked_fill(~mask[:, None, None, :], float("-inf")).softmax(-1)
+    attended = probs @ v
+    if value_side:
+        attended = attended + torch.einsum("bhij,ijd->bhid", probs, attention.relative_value.weight[distance])
+    expected = attention.output(attended.transpose(1, 2).reshape(2, length, 16))
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
 

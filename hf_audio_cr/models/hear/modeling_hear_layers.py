@@ -66,11 +66,30 @@ class HEARRelativePositionAttention(nn.Module):
         self.position_bias = nn.Parameter(torch.zeros(num_attention_heads, self.head_size))
 
     def relative_indices(self, length: int, device: torch.device) -> torch.Tensor:
-        """`(length, length)` table row index of distance j - i (query i, key j)."""
+        """`(length, length)` table row index of distance j - i (query i, key j), clipped to the table."""
         positions = torch.arange(length, device=device)
         distance = positions[None, :] - positions[:, None]
         limit = self.max_relative_position
         return distance.clamp(-limit, limit - 1) + limit
+
+    def relative_term(self, weights: torch.Tensor, table: torch.Tensor, keys_side: bool) -> torch.Tensor:
+        """Key side: `weights` = queries `(b, h, i, d)` -> `sum_d q_id a_{j-i,d}` `(b, h, i, j)`.
+        Value side: `weights` = probabilities `(b, h, i, j)` -> `sum_j p_ij a_{j-i}` `(b, h, i, d)`."""
+        batch, heads, length = weights.shape[:3]
+        limit = self.max_relative_position
+        if length > limit:  # distances get clipped: gather the (i, j, d) table explicitly
+            gathered = table[self.relative_indices(length, weights.device)]
+            return torch.einsum("bhid,ijd->bhij" if keys_side else "bhij,ijd->bhid", weights, gathered)
+        # Without clipping, query i needs rows limit-i .. limit-i+L-1 of the table: consecutive rows of the
+        # flipped table, so one `unfold` view holds every query's (d, L) slice (key order reversed) and each
+        # term is one batched matmul over queries, with no (L, L, d) gather.
+        windows = table.flip(0).unfold(0, length, 1)[limit - length : limit]  # (i, d, L - 1 - j)
+        if keys_side:
+            per_query = weights.permute(2, 0, 1, 3).reshape(length, batch * heads, -1)
+            scores = torch.bmm(per_query, windows).view(length, batch, heads, length)
+            return scores.permute(1, 2, 0, 3).flip(-1)
+        per_query = weights.flip(-1).permute(2, 0, 1, 3).reshape(length, batch * heads, length)
+        return torch.bmm(per_query, windows.transpose(1, 2)).view(length, batch, heads, -1).permute(1, 2, 0, 3)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """`hidden_states` `(batch, length, hidden)`, `attention_mask` `(batch, length)` bool (True = valid key)."""
@@ -80,12 +99,9 @@ class HEARRelativePositionAttention(nn.Module):
             return x.view(batch, length, self.num_heads, self.head_size).transpose(1, 2)
 
         query, key, value = heads(self.query(hidden_states)), heads(self.key(hidden_states)), heads(self.value(hidden_states))
-        indices = self.relative_indices(length, hidden_states.device)
         scale = 1.0 / math.sqrt(self.head_size)
-        # key-side relative term (q_i + w) . a^K_{j-i}, as a (batch, heads, L, L) bias
-        position_scores = torch.einsum(
-            "bhid,ijd->bhij", query + self.position_bias[None, :, None, :], self.relative_key(indices)
-        )
+        position_query = query + self.position_bias[None, :, None, :]
+        position_scores = self.relative_term(position_query, self.relative_key.weight, keys_side=True)
         # masked keys get the most negative finite score: a window with no valid token stays finite
         key_mask = attention_mask[:, None, None, :]
         dropout = self.attention_dropout if self.training else 0.0
@@ -97,7 +113,7 @@ class HEARRelativePositionAttention(nn.Module):
             scores = (content_query @ key.transpose(-1, -2) + position_scores) * scale
             scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
             probs = F.dropout(scores.softmax(dim=-1), p=dropout, training=self.training)
-            attended = probs @ value + torch.einsum("bhij,ijd->bhid", probs, self.relative_value(indices))
+            attended = probs @ value + self.relative_term(probs, self.relative_value.weight, keys_side=False)
         return self.output(attended.transpose(1, 2).reshape(batch, length, hidden))
 
 
