@@ -467,7 +467,7 @@ class HEARForAudioClassification(HEARPreTrainedModel):
         if problem is None:  # as transformers infers it
             if self.config.num_labels == 1:
                 problem = "regression"
-            elif labels.dtype in (torch.long, torch.int) :
+            elif labels.dtype in (torch.long, torch.int):
                 problem = "single_label_classification"
             else:
                 problem = "multi_label_classification"
