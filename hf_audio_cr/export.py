@@ -1,25 +1,29 @@
-"""ONNX export of the audio classifiers (``torch.onnx.export`` with the dynamo exporter) and an onnxruntime runner.
+"""ONNX export of the audio classifiers (``torch.export`` -> ``torch.onnx.export``) and an onnxruntime runner.
 
-The graph takes the feature extractor's output (``input_values`` and, for windowed long audio, the
-window mask), so waveform -> features stays in Python (torchaudio's Kaldi fbank) and the ONNX model
-covers the network. Batch is dynamic for every model; the length axis is dynamic where the model has
-one (CR-AudioMAE: number of 10.24 s windows; HEAR: number of frames, its 6 s sliding windows and the
-cross-fade merge are traced into the graph).
+The graph takes the feature extractor's output, so waveform -> features stays in Python (the Kaldi /
+STFT front ends) and the ONNX model covers the network. Dynamic axes:
+
+* every model: batch;
+* CR-AudioMAE: the number of 10.24 s windows of long clips (``(batch, windows, 1024, 128)`` + ``window_mask``;
+  padded windows are masked out of the clip max inside the graph);
+* HEAR: the number of frames. Its 6 s sliding windows and the cross-fade merge are inside the graph. The
+  eager model picks a path by length (one window vs sliding windows; positions table vs interpolation beyond
+  30 s), which ``torch.export`` cannot keep symbolic, so the graph holds the sliding-window path for an even
+  number of frames between ``2 * (window_length + 1)`` and ``2 * task_max_position_embeddings`` (6 s .. 30 s).
+  ``OnnxAudioClassifier`` pads shorter or odd-length inputs with masked frames (HEAR's output does not
+  change under masked padding; the parity tests check it) and refuses clips over 30 s with a clear error.
+  These limits travel in the ONNX file's metadata.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-# Which axes of each input may change, per model type (dimension index -> axis name).
-DYNAMIC_AXES = {
-    "audio-spectrogram-transformer": {"input_values": {0: "batch"}},
-    "cr_audiomae": {"input_values": {0: "batch", 1: "windows"}, "window_mask": {0: "batch", 1: "windows"}},
-    "hear": {"input_values": {0: "batch", 1: "frames"}, "attention_mask": {0: "batch", 1: "frames"}},
-}
+METADATA_KEY = "hf_audio_cr.frame_padding"
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -40,55 +44,97 @@ class _WindowedLogits(_LogitsOnly):
     window runs as one batch and padded windows are masked to -inf before the clip max, the same rule as
     ``CRAudioMAEForAudioClassification.score_windows`` (the parity test holds the two equal)."""
 
-    def forward(self, input_values, window_mask):
+    def forward(self, *tensors):
+        input_values, window_mask = tensors
         batch, num_windows = input_values.shape[:2]
         scores = self.model(input_values=input_values.flatten(0, 1)).logits.unflatten(0, (batch, num_windows))
         return scores.masked_fill(~window_mask.bool()[..., None], float("-inf")).amax(dim=1)
 
 
-def dynamic_axes_for(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, dict[int, str]]:
-    """The dynamic axes of ``inputs`` for this model: its type's table, batch-only for unknown types."""
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    table = DYNAMIC_AXES.get(model_type, {})
-    axes = {}
-    for name, tensor in inputs.items():
-        wanted = dict(table.get(name, {0: "batch"}))
-        if model_type == "cr_audiomae" and name == "input_values" and tensor.dim() == 3:
-            wanted.pop(1)  # a single window, [batch, frames, mels]: no window axis
-        axes[name] = wanted
-    return axes
+def frame_padding_rule(model: torch.nn.Module) -> dict | None:
+    """For models whose graph covers a frame range (HEAR): the frame multiple, minimum and maximum."""
+    config = getattr(model, "config", None)
+    if getattr(config, "model_type", None) != "hear":
+        return None
+    multiple = config.frames_per_token
+    return {"multiple": multiple, "min_frames": multiple * (config.window_length + 1),
+            "max_frames": multiple * config.task_max_position_embeddings,
+            "inputs": ["input_values", "power_spectrum", "attention_mask"]}
 
 
-def export_onnx(model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: str | Path,
-                dynamic_axes: dict[str, dict[int, str]] | None = None) -> Path:
+def pad_frames(features: dict, rule: dict | None) -> dict:
+    """Pad frame inputs with masked frames to the rule's multiple and minimum; refuse clips over the maximum."""
+    if rule is None:
+        return features
+    frames = features["input_values"].shape[1]
+    if frames > rule["max_frames"]:
+        raise ValueError(f"input_values has {frames} frames; this ONNX graph covers at most {rule['max_frames']} "
+                         "(HEAR's 30 s position table). Run longer clips in PyTorch or split them.")
+    if "attention_mask" not in features:  # padding is only invisible to the model when it is masked
+        lib = torch if torch.is_tensor(features["input_values"]) else np
+        features = {**features, "attention_mask": lib.ones(features["input_values"].shape[:2], dtype=lib.int64)}
+    target = max(rule["min_frames"], -(-frames // rule["multiple"]) * rule["multiple"])
+    if target == frames:
+        return features
+    padded = dict(features)
+    for name in rule["inputs"]:
+        value = features.get(name)
+        if value is None:
+            continue
+        widths = [(0, 0)] * value.ndim
+        widths[1] = (0, target - frames)
+        if torch.is_tensor(value):
+            padded[name] = torch.nn.functional.pad(value, [w for pair in reversed(widths) for w in pair])
+        else:
+            padded[name] = np.pad(value, widths)
+    return padded
+
+
+def _dynamic_shapes(model: torch.nn.Module, inputs: dict[str, torch.Tensor], rule: dict | None) -> tuple:
+    from torch.export import Dim
+
+    batch = Dim("batch")
+    if rule is not None:
+        tokens = Dim("tokens", min=rule["min_frames"] // rule["multiple"], max=rule["max_frames"] // rule["multiple"])
+        frames = rule["multiple"] * tokens
+        return tuple({0: batch, 1: frames} if name in rule["inputs"] else {0: batch} for name in inputs)
+    if inputs["input_values"].dim() == 4:  # windowed clips
+        windows = Dim("windows")
+        return tuple({0: batch, 1: windows} for _ in inputs)
+    return tuple({0: batch} for _ in inputs)
+
+
+def export_onnx(model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: str | Path) -> Path:
     """Export ``model`` (eval mode, CPU) to ``path`` with dynamic batch/length; returns the path.
 
-    ``inputs`` are example feature-extractor outputs. A batch of 1 is repeated to 2 so the exporter does
-    not specialise the batch axis to a constant; the same holds for a length axis of size 1, so pass
-    examples with at least two windows/frames on every dynamic length axis.
+    ``inputs`` are example feature-extractor outputs. A batch of 1 is repeated to 2 so the batch axis stays
+    symbolic; windowed examples need at least two windows for the same reason (a 25 s clip gives every model
+    enough).
     """
-    from torch.export import Dim
+    import onnx
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
-    inputs = {k: (torch.cat([v, v]) if v.shape[0] == 1 else v).cpu() for k, v in inputs.items()}
-    axes = dynamic_axes if dynamic_axes is not None else dynamic_axes_for(model, inputs)
-    for name, dims in axes.items():
-        for dim, label in dims.items():
-            if inputs[name].shape[dim] < 2:
-                raise ValueError(f"export_onnx: example `{name}` has size {inputs[name].shape[dim]} on dynamic axis "
-                                 f"'{label}' ({dim}); give an example with at least 2 there (e.g. a longer clip).")
-    dims = {label: Dim(label) for spec in axes.values() for label in spec.values()}
+    rule = frame_padding_rule(model)
+    inputs = {k: v.cpu() for k, v in pad_frames(dict(inputs), rule).items() if torch.is_tensor(v)}
+    inputs = {k: torch.cat([v, v]) if v.shape[0] == 1 else v for k, v in inputs.items()}
     names = list(inputs)
-    dynamic_shapes = tuple({dim: dims[label] for dim, label in axes.get(name, {}).items()} for name in names)
+    windowed = inputs["input_values"].dim() == 4
+    if windowed and (names != ["input_values", "window_mask"] or inputs["input_values"].shape[1] < 2):
+        raise ValueError(f"export_onnx: windowed examples need `input_values` with at least 2 windows and "
+                         f"`window_mask`; got {[tuple(v.shape) for v in inputs.values()]} for {names} "
+                         "(use a longer example clip).")
+    graph = (_WindowedLogits if windowed else _LogitsOnly)(model, names).eval()
     with torch.no_grad():
-        graph = _WindowedLogits if names == ["input_values", "window_mask"] and inputs["input_values"].dim() == 4 \
-            else _LogitsOnly
-        torch.onnx.export(graph(model, names).eval(), tuple(inputs[name] for name in names), str(path), dynamo=True,
-                          external_data=False, dynamic_shapes=dynamic_shapes if graph is _WindowedLogits else (dynamic_shapes,),
-                          input_names=names,
+        program = torch.export.export(graph, tuple(inputs.values()),
+                                      dynamic_shapes=(_dynamic_shapes(model, inputs, rule),), strict=False)
+        torch.onnx.export(program, (), str(path), dynamo=True, external_data=False, input_names=names,
                           output_names=["logits"], verbose=False)
+    if rule is not None:
+        proto = onnx.load(str(path))
+        onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(rule)})
+        onnx.save(proto, str(path))
     return path
 
 
@@ -108,9 +154,12 @@ class OnnxAudioClassifier:
         self.input_names = [i.name for i in self.session.get_inputs()]
 
         self.input_ranks = {i.name: len(i.shape) for i in self.session.get_inputs()}
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.frame_padding = json.loads(metadata[METADATA_KEY]) if METADATA_KEY in metadata else None
 
     def __call__(self, **features) -> np.ndarray:
         features = {k: v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v) for k, v in features.items()}
+        features = pad_frames(features, self.frame_padding)
         values = features.get("input_values")
         if values is not None and values.ndim == 3 and self.input_ranks.get("input_values") == 4:
             # a clip that fits one window (batch, frames, bins) is a one-window clip for the windowed graph
