@@ -387,6 +387,71 @@ class HEARFineTuningTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Pre-training data and script arguments
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class HEARPretrainingDataArguments:
+    """Audio for stages 1-2 and the model's size. The paper pre-trains on AudioSet + VGG-Sound + LAION-Audio-630k
+    cut into blocks of at most 6 s, dropping blocks under 1 s (Sec. III-A1)."""
+
+    dataset: str = field(
+        default="audioset",
+        metadata={"help": "'audioset' (hf_audio_cr.data.load_audioset, streamed), or a folder of audio files / "
+                          "parquet files with an `audio` column."},
+    )
+    data_path: str | None = field(default=None, metadata={"help": "AudioSet: Hub id or local parquet folder."})
+    audioset_config: str = field(default="unbalanced", metadata={"help": "AudioSet config: 'balanced' or 'unbalanced'."})
+    max_seconds: float = field(default=6.0, metadata={"help": "Random crop of each clip (6 s blocks)."})
+    min_seconds: float = field(default=1.0, metadata={"help": "Clips shorter than this are skipped and counted."})
+    precompute_teacher_features: bool = field(
+        default=False, metadata={"help": "Stage 1: run the teacher once over the set into a datasets column."}
+    )
+    config_overrides: dict | None = field(
+        default=None, metadata={"help": "Fields of HEARTokenizerConfig (stage 1) or HEARConfig (stage 2)."}
+    )
+
+
+def load_pretraining_audio(data_args: HEARPretrainingDataArguments):
+    """The pre-training audio: AudioSet through the data package (streamed), else ``audiofolder`` / parquet."""
+    import os
+
+    import datasets
+
+    from hf_audio_cr.data import load_audioset
+
+    if data_args.dataset == "audioset":
+        kwargs = {"path": data_args.data_path} if data_args.data_path else {}
+        return load_audioset(name=data_args.audioset_config, split="train", **kwargs)
+    path = data_args.dataset
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"dataset={path!r}: give 'audioset' or an existing folder of audio or parquet files.")
+    parquet = os.path.isdir(path) and any(name.endswith(".parquet") for name in os.listdir(path))
+    dataset = datasets.load_dataset("parquet" if parquet else "audiofolder", data_dir=path, split="train")
+    if "audio" not in dataset.column_names:
+        raise ValueError(f"{path}: the dataset has no `audio` column (columns: {dataset.column_names}).")
+    return dataset.cast_column("audio", datasets.Audio(sampling_rate=16000))
+
+
+def parse_yaml_and_cli(parser, argv: list) -> tuple:
+    """``script.py config.yaml [--field value ...]``: the YAML gives the defaults, the command line overrides them."""
+    import yaml
+
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        with open(argv[0]) as f:
+            values = yaml.safe_load(f) or {}
+        known = {action.dest for action in parser._actions}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{argv[0]}: unknown keys {unknown}; see `--help` for the fields.")
+        for action in parser._actions:
+            if action.dest in values:
+                action.required = False
+        parser.set_defaults(**values)
+        argv = argv[1:]
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
 __all__ = [
     "HEAR_VARIANTS",
     "GumbelTemperatureCallback",
@@ -395,6 +460,9 @@ __all__ = [
     "HEARMAMTrainer",
     "HEARMAMTrainingArguments",
     "HEARPretrainingCollator",
+    "HEARPretrainingDataArguments",
     "HEARTokenizerTrainer",
     "HEARTokenizerTrainingArguments",
+    "load_pretraining_audio",
+    "parse_yaml_and_cli",
 ]

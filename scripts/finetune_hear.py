@@ -1,0 +1,40 @@
+"""HEAR stage 3: fine-tune on a downstream set in one of the paper's settings (Sec. II-D, Tables II and IV).
+
+    python scripts/finetune_hear.py configs/hear/esc50.yaml --pretrained_model_name_or_path runs/hear_mam
+    accelerate launch scripts/finetune_hear.py configs/hear/speech_commands_v1.yaml --data_path ... --variant transfer
+
+ESC-50 runs the 5-fold cross-validation (``test_folds``) and prints mean ± std; the other sets train on
+``train`` and report ``validation`` / ``test`` accuracy. Metrics land in ``output_dir`` as JSON.
+"""
+import sys
+
+from transformers import HfArgumentParser
+
+from hf_audio_cr.training.hear_downstream import (
+    HEARDownstreamDataArguments,
+    esc50_cross_validate,
+    finetune_and_evaluate,
+    format_cross_validation,
+    load_downstream,
+)
+from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments, parse_yaml_and_cli
+
+
+def main(argv):
+    parser = HfArgumentParser((HEARDownstreamDataArguments, HEARFineTuningArguments))
+    data_args, args = parse_yaml_and_cli(parser, argv)
+    dataset = load_downstream(data_args.task, data_args.data_path)
+    if data_args.task == "esc50":
+        summary = esc50_cross_validate(args, dataset["train"], data_args.test_folds, data_args.config_overrides)
+        if args.process_index == 0:
+            print(f"ESC-50 {args.variant}: {format_cross_validation(summary)}")
+        return
+    metrics = finetune_and_evaluate(
+        args, dataset["train"], dataset.get("validation"), dataset.get("test"), data_args.config_overrides
+    )
+    if args.process_index == 0:
+        print({k: v for k, v in metrics.items() if k.endswith("accuracy")})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

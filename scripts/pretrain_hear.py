@@ -1,0 +1,51 @@
+"""HEAR stage 2: masked acoustic modeling of the acoustic model against a frozen tokenizer (Sec. II-C).
+
+    python scripts/pretrain_hear.py configs/hear/pretrain.yaml --tokenizer_name_or_path runs/hear_tokenizer
+    accelerate launch scripts/pretrain_hear.py configs/hear/pretrain.yaml --tokenizer_name_or_path ...
+"""
+import sys
+
+from transformers import HfArgumentParser
+
+from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
+from hf_audio_cr.models.hear import (
+    HEARConfig,
+    HEARFeatureExtractor,
+    HEARForMaskedAcousticModeling,
+    HEARTokenizerModel,
+)
+from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.training.hear_trainers import (
+    HEARMAMTrainer,
+    HEARMAMTrainingArguments,
+    HEARPretrainingCollator,
+    HEARPretrainingDataArguments,
+    load_pretraining_audio,
+    parse_yaml_and_cli,
+)
+
+
+def main(argv):
+    parser = HfArgumentParser((HEARPretrainingDataArguments, HEARMAMTrainingArguments))
+    data_args, args = parse_yaml_and_cli(parser, argv)
+    if not args.tokenizer_name_or_path:
+        raise ValueError("Set tokenizer_name_or_path to the stage-1 output folder (train_hear_tokenizer.py).")
+    tokenizer = HEARTokenizerModel.from_pretrained(args.tokenizer_name_or_path)
+    config = HEARConfig(**(data_args.config_overrides or {}), tokenizer_config=tokenizer.config.to_dict())
+    model = HEARForMaskedAcousticModeling(config)
+    feature_extractor = HEARFeatureExtractor()
+    quality = AudioQualityPolicy(min_seconds=data_args.min_seconds)
+    collator = HEARPretrainingCollator(
+        feature_extractor, max_seconds=data_args.max_seconds, quality=quality, seed=args.seed
+    )
+    trainer = HEARMAMTrainer(
+        model=model, args=args, train_dataset=load_pretraining_audio(data_args), data_collator=collator,
+        acoustic_tokenizer=tokenizer, processing_class=feature_extractor, callbacks=[AudioQualityCallback(quality)],
+    )
+    trainer.train(resume_from_checkpoint=resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir))
+    trainer.save_model()
+    trainer.save_state()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

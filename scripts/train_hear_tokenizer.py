@@ -1,0 +1,52 @@
+"""HEAR stage 1: train the acoustic tokenizer by distillation (Sec. II-B, Eq. 1).
+
+    python scripts/train_hear_tokenizer.py configs/hear/tokenizer.yaml [--field value ...]
+    accelerate launch scripts/train_hear_tokenizer.py configs/hear/tokenizer.yaml
+"""
+import sys
+
+from transformers import HfArgumentParser
+
+from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
+from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
+from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.training.hear_teachers import add_teacher_features, load_teacher
+from hf_audio_cr.training.hear_trainers import (
+    HEARPretrainingCollator,
+    HEARPretrainingDataArguments,
+    HEARTokenizerTrainer,
+    HEARTokenizerTrainingArguments,
+    load_pretraining_audio,
+    parse_yaml_and_cli,
+)
+
+
+def main(argv):
+    parser = HfArgumentParser((HEARPretrainingDataArguments, HEARTokenizerTrainingArguments))
+    data_args, args = parse_yaml_and_cli(parser, argv)
+    teacher = load_teacher(args.teacher_name_or_path, args.teacher_layer) if args.teacher_name_or_path else None
+    overrides = dict(data_args.config_overrides or {})
+    if teacher is not None:
+        overrides["teacher_hidden_size"] = teacher.hidden_size
+    model = HEARTokenizerModel(HEARTokenizerConfig(**overrides))
+    dataset = load_pretraining_audio(data_args)
+    if teacher is not None and data_args.precompute_teacher_features:
+        with args.main_process_first(desc="teacher features"):
+            dataset = add_teacher_features(dataset, teacher.to(args.device))
+        teacher = None  # the batches carry the features now
+    feature_extractor = HEARFeatureExtractor()
+    quality = AudioQualityPolicy(min_seconds=data_args.min_seconds)
+    collator = HEARPretrainingCollator(
+        feature_extractor, teacher=teacher, max_seconds=data_args.max_seconds, quality=quality, seed=args.seed
+    )
+    trainer = HEARTokenizerTrainer(
+        model=model, args=args, train_dataset=dataset, data_collator=collator, teacher=teacher,
+        processing_class=feature_extractor, callbacks=[AudioQualityCallback(quality)],
+    )
+    trainer.train(resume_from_checkpoint=resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir))
+    trainer.save_model()
+    trainer.save_state()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
