@@ -46,14 +46,27 @@ def feature_extractor():
 
 def test_one_batched_call_matches_per_clip_features(rows, feature_extractor):
     counting = CountingFeatureExtractor(feature_extractor)
-    batch = AudioClassificationCollator(counting)(rows)
+    batch = AudioClassificationCollator(counting, decode_only_kept=False)(rows)
     assert counting.calls == [4]
     assert batch["input_values"].shape == (4, 128, 128) and batch["input_values"].dtype == torch.float32
     assert batch["labels"].shape == (4, 556) and batch["labels"].dtype == torch.float32
     assert batch["labels"][:, :527].sum(1).tolist() == [1, 1, 1, 1]
     for i, row in enumerate(rows):
         single = feature_extractor(row["audio"]["array"], sampling_rate=16000, return_tensors="pt")["input_values"]
-        torch.testing.assert_close(batch["input_values"][i], single[0], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(batch["input_values"][i], single[0], atol=1e-5, rtol=1e-5)
+
+
+def test_truncating_extractor_decodes_only_the_kept_samples(rows, feature_extractor):
+    collator = AudioClassificationCollator(feature_extractor)
+    assert collator.max_samples == 127 * 160 + 400  # 128 frames of 25 ms windows every 10 ms at 16 kHz
+    assert AudioClassificationCollator(AudioMAEFeatureExtractor(max_length=128)).max_samples is None  # windows
+    wave = AudioQualityPolicy().check(rows[0]["audio"], clip_id="robin", max_samples=collator.max_samples)
+    assert len(wave) == collator.max_samples < len(rows[0]["audio"]["array"])
+    batch = collator(rows)
+    for i, row in enumerate(rows):
+        kept = row["audio"]["array"][: collator.max_samples]
+        single = feature_extractor(kept, sampling_rate=16000, return_tensors="pt")["input_values"]
+        torch.testing.assert_close(batch["input_values"][i], single[0], atol=1e-5, rtol=1e-5)
 
 
 def test_batch_feeds_the_model(rows, feature_extractor):

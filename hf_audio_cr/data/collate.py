@@ -26,6 +26,10 @@ class AudioClassificationCollator:
         label_column: ``"labels"`` (multi-hot floats -> FloatTensor) or ``"label"`` (class ids -> LongTensor);
             by default whichever the rows have.
         return_clip_ids: also return ``clip_ids`` (list) -- for evaluation scripts, not for ``model(**batch)``.
+        decode_only_kept: with a truncating extractor (``long_audio="truncate"``) decode only the first
+            ``max_length`` frames' worth of each clip (8x less decoding for 128-frame crops of 10 s clips). The
+            extractor then removes the mean of that part rather than of the whole clip (AudioMAE: whole clip);
+            AudioSet clips (<= 10 s) fit in 1024 frames, so the paper setting is unchanged.
         **feature_extractor_kwargs: passed to every feature-extractor call (e.g. ``long_audio="truncate"``).
     """
 
@@ -38,6 +42,7 @@ class AudioClassificationCollator:
         label_column: Optional[str] = None,
         id_column: str = "video_id",
         return_clip_ids: bool = False,
+        decode_only_kept: bool = True,
         **feature_extractor_kwargs,
     ):
         self.feature_extractor = feature_extractor
@@ -54,6 +59,17 @@ class AudioClassificationCollator:
         self.id_column = id_column
         self.return_clip_ids = return_clip_ids
         self.feature_extractor_kwargs = feature_extractor_kwargs
+        self.max_samples = self._kept_samples(feature_extractor, feature_extractor_kwargs) if decode_only_kept else None
+
+    @staticmethod
+    def _kept_samples(feature_extractor, kwargs) -> Optional[int]:
+        """Samples a truncating AudioMAE-style extractor keeps (``max_length`` frames); None when it keeps all."""
+        if kwargs.get("long_audio", getattr(feature_extractor, "long_audio", None)) != "truncate":
+            return None
+        try:
+            return (feature_extractor.max_length - 1) * feature_extractor.window_shift + feature_extractor.window_size
+        except AttributeError:
+            return None
 
     def _clip_id(self, row: dict, position: int) -> Any:
         for key in (self.id_column, "video_id", "id", "file", "path"):
@@ -76,7 +92,9 @@ class AudioClassificationCollator:
             if isinstance(audio, dict) and audio.get("checked"):  # AudioQualityPolicy.filter_dataset did it
                 wave = audio["array"]
             else:
-                wave = self.quality.check(audio, clip_id=clip_id, unknown_labels=row.get("unknown_labels") or ())
+                wave = self.quality.check(
+                    audio, clip_id=clip_id, unknown_labels=row.get("unknown_labels") or (), max_samples=self.max_samples
+                )
             if wave is None:
                 continue
             waves.append(wave)

@@ -150,14 +150,17 @@ class AudioQualityPolicy:
             )
 
     # ----- checking -------------------------------------------------------------------------------------
-    def _to_channels_first(self, audio: Any, sampling_rate: Optional[int], clip_id: Any):
+    def _to_channels_first(self, audio: Any, sampling_rate: Optional[int], clip_id: Any, max_samples: Optional[int]):
         """-> (float32 array [channels, samples], rate) or None when the clip cannot be decoded."""
         if isinstance(audio, UnreadableAudio):
             self._bad(audio["kind"], clip_id, audio["error"])
             return None
         if hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder from datasets: decode now
             try:
-                samples = audio.get_all_samples()
+                if max_samples is None:
+                    samples = audio.get_all_samples()
+                else:  # only the part the feature extractor keeps: decoding dominates the data path
+                    samples = audio.get_samples_played_in_range(0.0, max_samples / self.sampling_rate)
             except Exception as err:
                 message = str(err).splitlines()[0]
                 kind = "empty" if "No audio frames were decoded" in message else "unreadable"  # a valid header, 0 frames
@@ -188,17 +191,24 @@ class AudioQualityPolicy:
         return wave.astype(np.float32, copy=False), int(sampling_rate)
 
     def check(
-        self, audio: Any, clip_id: Any = None, sampling_rate: Optional[int] = None, unknown_labels=()
+        self,
+        audio: Any,
+        clip_id: Any = None,
+        sampling_rate: Optional[int] = None,
+        unknown_labels=(),
+        max_samples: Optional[int] = None,
     ) -> Optional[np.ndarray]:
         """Return the clip as a mono float32 waveform at ``self.sampling_rate``, or ``None`` if it is skipped.
 
         ``audio`` may be a datasets ``AudioDecoder``, an :class:`UnreadableAudio` marker, a
         ``{"array", "sampling_rate"}`` dict, or a numpy / torch waveform (then pass ``sampling_rate``).
         ``unknown_labels`` are the clip's MIDs that were not in the label set (counted, never silently dropped).
+        ``max_samples`` (at ``self.sampling_rate``): keep, and decode, only the start of the clip -- what a
+        truncating feature extractor uses; the checks then apply to that part.
         """
         self._increment("clips_seen")
-        decoded = self._to_channels_first(audio, sampling_rate, clip_id)
-        wave = self._vet(decoded, clip_id)
+        decoded = self._to_channels_first(audio, sampling_rate, clip_id, max_samples)
+        wave = self._vet(decoded, clip_id, max_samples)
         if wave is None:
             self._increment("clips_skipped")
             return None
@@ -206,7 +216,7 @@ class AudioQualityPolicy:
             self._bad("unknown_label", clip_id, f"MIDs not in the label set: {list(unknown_labels)}")
         return wave
 
-    def _vet(self, decoded, clip_id: Any) -> Optional[np.ndarray]:
+    def _vet(self, decoded, clip_id: Any, max_samples: Optional[int] = None) -> Optional[np.ndarray]:
         if decoded is None:
             return None
         wave, rate = decoded
@@ -222,6 +232,8 @@ class AudioQualityPolicy:
         if rate != self.sampling_rate:
             self._bad("sample_rate", clip_id, f"{rate} Hz instead of {self.sampling_rate} Hz")
             wave = torchaudio.functional.resample(torch.from_numpy(wave), rate, self.sampling_rate).numpy()
+        if max_samples is not None:
+            wave = wave[:max_samples]
         if wave.shape[0] < self.min_seconds * self.sampling_rate:
             self._bad("too_short", clip_id, f"{wave.shape[0] / self.sampling_rate:.3f} s < {self.min_seconds} s")
             return None

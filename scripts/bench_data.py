@@ -1,0 +1,105 @@
+"""Data-path throughput: FLAC 48 kHz parquet -> decode + resample (datasets/torchcodec) -> quality check -> fbank
+-> batch, for 0/1/2 DataLoader workers, next to the tiny CR-AudioMAE training step's clip rate (CRTrainer).
+
+    python scripts/bench_data.py [--num_clips 48 --batch_size 8 --workers 0 1 2 --output_dir outputs/bench_data]
+
+Clips are 10 s like AudioSet's, cut from the real recordings in tests/fixtures/audio and /usr/share/sounds/alsa.
+"""
+import glob
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+from transformers import HfArgumentParser
+
+from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, audioset_id2label, load_audioset
+from hf_audio_cr.data.audioset import write_audioset_parquet
+from hf_audio_cr.training import CRTrainer, CRTrainingArguments
+
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
+
+
+@dataclass
+class BenchArguments:
+    num_clips: int = field(default=96, metadata={"help": "10 s clips in the parquet file."})
+    batch_size: int = 8
+    workers: list[int] = field(default_factory=lambda: [0, 1, 2])
+    max_lengths: list[int] = field(default_factory=lambda: [128, 1024], metadata={"help": "fbank frames kept."})
+    train_steps: int = 10
+    torch_threads: int = field(default=1, metadata={"help": "Intra-op threads of the main process (workers use 1)."})
+    output_dir: str = "outputs/bench_data"
+
+
+def real_10s_clips(n, rate=48000):
+    sources = sorted(glob.glob("tests/fixtures/audio/*.ogg")) + sorted(glob.glob("/usr/share/sounds/alsa/*.wav"))
+    waves = []
+    for path in sources:
+        wave, sr = sf.read(path, dtype="float32", always_2d=True)
+        waves.append(torchaudio.functional.resample(torch.from_numpy(wave.mean(1)), sr, rate).numpy())
+    stream = np.concatenate(waves)
+    for i in range(n):  # every clip starts elsewhere in the concatenated recordings
+        yield {"video_id": f"clip{i:04d}", "audio": (np.resize(np.roll(stream, -i * 7919), 10 * rate), rate), "labels": ["/m/09x0r"]}
+
+
+def data_rate(parquet, workers, batch_size, max_length):
+    fe = AudioMAEFeatureExtractor(max_length=max_length)
+    policy = AudioQualityPolicy()
+    loader = torch.utils.data.DataLoader(
+        load_audioset(data_files=parquet, reshard=True), batch_size=batch_size, num_workers=workers,
+        collate_fn=AudioClassificationCollator(fe, quality=policy, long_audio="truncate"),
+    )
+    start, clips = time.perf_counter(), 0
+    for batch in loader:  # a whole epoch, worker start-up included (prefetching would flatter a partial one)
+        clips += batch["input_values"].shape[0]
+    return clips / (time.perf_counter() - start), policy.counts()["clips_skipped"]
+
+
+def train_rate(parquet, bench, output_dir):
+    id2label = audioset_id2label("556")
+    model = CRAudioMAEForAudioClassification(CRAudioMAEConfig(num_labels=556, id2label=id2label, **TINY))
+    args = CRTrainingArguments(output_dir=output_dir, use_cpu=True, report_to=[], time_mask=48, num_views=2,
+                               per_device_train_batch_size=bench.batch_size)
+    trainer = CRTrainer(model=model, args=args)
+    trainer.create_optimizer()
+    collator = AudioClassificationCollator(AudioMAEFeatureExtractor(max_length=128), long_audio="truncate")
+    batch = collator(list(load_audioset(data_files=parquet).take(bench.batch_size)))
+    times = []
+    model.train()
+    for _ in range(bench.train_steps + 1):  # Eq. 6 loss (views, mixup, SpecAugment, CR), backward, AdamW
+        start = time.perf_counter()
+        trainer.compute_loss(model, batch).backward()
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad()
+        times.append(time.perf_counter() - start)
+    return bench.batch_size / float(np.median(times[1:]))
+
+
+def main():
+    (bench,) = HfArgumentParser(BenchArguments).parse_args_into_dataclasses()
+    os.makedirs(bench.output_dir, exist_ok=True)
+    torch.set_num_threads(bench.torch_threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        parquet = str(write_audioset_parquet(real_10s_clips(bench.num_clips), f"{tmp}/bench.parquet", row_group_size=4))
+        step = train_rate(parquet, bench, tmp)
+        rows = [{"workers": w, "max_length": m, **dict(zip(("clips_per_s", "skipped"), data_rate(parquet, w, bench.batch_size, m)))}
+                for m in bench.max_lengths for w in bench.workers]
+    print(f"tiny CR-AudioMAE train step (2 views, batch {bench.batch_size}, CPU): {step:.1f} clips/s\n")
+    print("| workers | fbank frames | data path clips/s | x train step |\n|---|---|---|---|")
+    for row in rows:
+        row["ratio_to_train_step"] = row["clips_per_s"] / step
+        print(f"| {row['workers']} | {row['max_length']} | {row['clips_per_s']:.1f} | {row['ratio_to_train_step']:.2f} |")
+    result = {"train_step_clips_per_s": step, "data_path": rows, "cpu_count": os.cpu_count(),
+              "torch_threads": torch.get_num_threads(), "num_clips": bench.num_clips, "batch_size": bench.batch_size}
+    with open(os.path.join(bench.output_dir, "bench_data.json"), "w") as f:
+        json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
