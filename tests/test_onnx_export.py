@@ -70,3 +70,42 @@ def test_export_refuses_an_example_that_would_freeze_the_window_axis(tmp_path, r
 def test_missing_onnx_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="export_onnx"):
         OnnxAudioClassifier(tmp_path / "none.onnx")
+
+
+HEAR_TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2, window_length=20,
+                 window_overlap=5, spectrum_hidden_size=16, task_hidden_size=32, task_intermediate_size=64,
+                 task_num_attention_heads=2, classifier_hidden_size=16, num_labels=5, task_max_position_embeddings=500)
+
+
+@pytest.fixture(scope="module")
+def hear_onnx(real_clips, tmp_path_factory):
+    from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
+
+    torch.manual_seed(0)
+    model = HEARForAudioClassification(HEARConfig(**HEAR_TINY)).eval()
+    extractor = HEARFeatureExtractor()
+    example = dict(extractor(real_clips["speech_female.ogg"][: 16000 * 4], sampling_rate=16000))
+    path = export_onnx(model, example, tmp_path_factory.mktemp("onnx") / "hear.onnx")
+    return model, extractor, OnnxAudioClassifier(path)
+
+
+@pytest.mark.parametrize("seconds", [0.3, 1.0, 2.35, 7.0])
+def test_hear_parity_with_sliding_windows_in_the_graph(hear_onnx, real_clips, seconds):
+    """0.3 s fits one 0.4 s window (padded inside the runner), longer clips use several cross-faded windows;
+    odd frame counts (1 + n // 160) are padded with masked frames."""
+    model, extractor, onnx_model = hear_onnx
+    features = dict(extractor(real_clips["speech_female.ogg"][: int(16000 * seconds)], sampling_rate=16000))
+    assert max_abs_difference(model, onnx_model, features) <= 1e-4
+
+
+def test_hear_parity_on_a_padded_batch(hear_onnx, real_clips):
+    model, extractor, onnx_model = hear_onnx
+    features = dict(extractor([real_clips["robin.ogg"][:12000], real_clips["trumpet.ogg"][:70000]], sampling_rate=16000))
+    assert max_abs_difference(model, onnx_model, features) <= 1e-4
+
+
+def test_hear_graph_refuses_clips_beyond_its_position_table(hear_onnx, real_clips):
+    _, extractor, onnx_model = hear_onnx
+    clip = np.concatenate([real_clips["speech_female.ogg"]] * 3)[: 16000 * 11]  # 1101 frames > 2 * 500
+    with pytest.raises(ValueError, match="at most 1000"):
+        onnx_model(**extractor(clip, sampling_rate=16000))
