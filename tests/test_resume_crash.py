@@ -1,0 +1,86 @@
+"""Crash and resume: SIGKILL the real training script after its second checkpoint, cut the newest
+checkpoint off mid-write, resume with ``--resume_from_checkpoint`` and get the same final weights and
+metrics as an uninterrupted run with the same seed (bitwise: same CPU, one thread, restored RNG)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.data import audioset_id2label
+from hf_audio_cr.training.checkpoints import checkpoint_problems, list_checkpoints, resolve_resume_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+# The smoke config: a tiny CR-AudioMAE, 2 views, lambda 2, on real fixture recordings; checkpoint every 2 steps.
+COMMAND = [sys.executable, "scripts/train_cr_audiomae.py", "configs/cr_audiomae/tiny_smoke.yaml",
+           "--max_steps", "12", "--save_steps", "2", "--logging_steps", "1"]
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+
+
+def launch(output_dir, *extra, log_name=None):
+    log = open(Path(str(output_dir) + ".log") if log_name is None else output_dir.parent / log_name, "w")
+    return subprocess.Popen([*COMMAND, "--output_dir", str(output_dir), *extra], cwd=ROOT,
+                            env=ENV, stdout=log, stderr=subprocess.STDOUT)
+
+
+def finish(process, log):
+    assert process.wait(timeout=300) == 0, Path(log).read_text()[-3000:]
+
+
+def save_initial_model(folder):
+    """The smoke config's tiny model, seeded, so both runs start from the same weights."""
+    torch.manual_seed(0)
+    id2label = audioset_id2label("556")
+    config = CRAudioMAEConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                              max_length=128, num_labels=len(id2label), id2label=id2label,
+                              label2id={v: k for k, v in id2label.items()})
+    CRAudioMAEForAudioClassification(config).save_pretrained(folder)
+    AudioMAEFeatureExtractor(max_length=128).save_pretrained(folder)
+    return str(folder)
+
+
+def test_sigkill_after_second_checkpoint_then_resume_matches_uninterrupted_run(tmp_path):
+    reference_dir, crashed_dir = tmp_path / "reference", tmp_path / "crashed"
+    initial = ("--model_name_or_path", save_initial_model(tmp_path / "initial"))
+    reference = launch(reference_dir, *initial)
+    crashed = launch(crashed_dir, *initial)
+    second = crashed_dir / "checkpoint-4" / "trainer_state.json"  # written last: the checkpoint is complete
+    deadline = time.monotonic() + 240
+    while not second.is_file() and crashed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    crashed.send_signal(signal.SIGKILL)
+    assert crashed.wait(timeout=60) == -signal.SIGKILL
+    survivors = list_checkpoints(crashed_dir)
+    assert survivors[-1].name != "checkpoint-12", "the run finished before it could be killed"
+    assert (crashed_dir / "checkpoint-4").is_dir()
+
+    # Make the newest checkpoint one that was cut off mid-write (as a kill during save leaves it).
+    newest = survivors[-1]
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+    assert checkpoint_problems(newest)
+    resume = resolve_resume_checkpoint("last", crashed_dir)
+    assert resume is not None and Path(resume).name != newest.name and not checkpoint_problems(resume)
+
+    resumed = launch(crashed_dir, *initial, "--resume_from_checkpoint", resume, log_name="resumed.log")
+    finish(resumed, tmp_path / "resumed.log")
+    finish(reference, str(reference_dir) + ".log")
+    # It really continued from the checkpoint: only the remaining steps were trained (one log line per step).
+    assert (tmp_path / "resumed.log").read_text().count("'bce_loss'") == 12 - int(Path(resume).name.split("-")[1])
+
+    resumed_weights = load_file(crashed_dir / "model.safetensors")
+    reference_weights = load_file(reference_dir / "model.safetensors")
+    assert resumed_weights.keys() == reference_weights.keys()
+    for key, value in reference_weights.items():
+        assert torch.equal(resumed_weights[key], value), f"{key} differs after resume"
+    resumed_metrics = json.loads((crashed_dir / "eval_results.json").read_text())
+    reference_metrics = json.loads((reference_dir / "eval_results.json").read_text())
+    for key in ("eval_loss", "eval_mAP", "eval_mAUC"):
+        assert resumed_metrics[key] == reference_metrics[key], key
+    assert json.loads((crashed_dir / "checkpoint-12" / "trainer_state.json").read_text())["global_step"] == 12
