@@ -8,6 +8,7 @@ from .audioset import (
     audioset_label_set,
     audioset_ontology,
     load_audioset,
+    write_audioset_parquet,
 )
 from .collate import AudioClassificationCollator
 from .quality import (
