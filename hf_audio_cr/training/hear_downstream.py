@@ -71,9 +71,13 @@ def build_hear_classifier(
         return HEARForAudioClassification(config)
     if not pretrained_model_name_or_path:
         raise ValueError(f"variant={variant!r} needs pretrained_model_name_or_path (a stage-2 folder).")
-    return HEARForAudioClassification.from_pretrained(
+    model = HEARForAudioClassification.from_pretrained(
         pretrained_model_name_or_path, **{**(config_overrides or {}), **settings}, **from_pretrained_kwargs
     )
+    if variant == "transfer":
+        # from_pretrained materialises fresh parameters after __init__ froze them: freeze again
+        model.freeze_acoustic_model()
+    return model
 
 
 def compute_accuracy(eval_prediction) -> dict:
@@ -141,6 +145,7 @@ def finetune_and_evaluate(
         metrics.update(trainer.evaluate(test_dataset, metric_key_prefix="test"))
     if save_model:
         trainer.save_model()
+    trainer.save_state()  # trainer_state.json: the logged losses
     trainer.save_metrics("all", metrics)
     return metrics
 
