@@ -30,3 +30,14 @@ from .data import (
     audioset_label_set,
     load_audioset,
 )
+from .training.hear_teachers import ASTTeacher, CRAudioMAETeacher, HEARTeacher, add_teacher_features, load_teacher
+from .training.hear_trainers import (
+    HEARFineTuningArguments,
+    HEARFineTuningTrainer,
+    HEARMAMTrainer,
+    HEARMAMTrainingArguments,
+    HEARPretrainingCollator,
+    HEARTokenizerTrainer,
+    HEARTokenizerTrainingArguments,
+)
+from .training.hear_downstream import build_hear_classifier, compute_accuracy, esc50_cross_validate
