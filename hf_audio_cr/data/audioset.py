@@ -292,7 +292,9 @@ def load_audioset(
     if reshard:
         raw = raw.reshard()
     if world_size is not None and world_size > 1:
-        raw = datasets.distributed.split_dataset_by_node(raw, rank=rank or 0, world_size=world_size)
+        from datasets.distributed import split_dataset_by_node
+
+        raw = split_dataset_by_node(raw, rank=rank or 0, world_size=world_size)
     if shuffle_buffer_size:
         # Shuffle the undecoded rows (bytes only), before decoders are created.
         raw = raw.shuffle(seed=seed, buffer_size=shuffle_buffer_size)
