@@ -58,3 +58,99 @@ def test_feature_extractor_on_digital_silence_is_finite_and_constant(feature_ext
     features = feature_extractor(np.zeros(16000, np.float32), sampling_rate=16000)["input_values"]
     assert torch.isfinite(features).all()
     assert features[0, :98].unique().numel() == 1
+
+
+# ----- files through the AudioSet loader and the collator (the training / evaluation data path) -------
+
+def _encode(wave, rate, fmt="WAV", subtype=None):
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bad_parquet(real_clips, tmp_path_factory):
+    """One AudioSet-schema parquet whose rows are the bad recordings (plus one good one), ids = case names."""
+    from datasets import Audio, Dataset, Features, List, Value
+
+    from conftest import load_real_audio
+
+    speech48 = load_real_audio(SPEECH, 48000)[: 3 * 48000]
+    with_nan = speech48.copy()
+    with_nan[1000:1010] = np.nan
+    flac = _encode(speech48, 48000, "FLAC")
+    cases = {
+        "empty-file": b"",
+        "truncated-flac": flac[: len(flac) // 3],
+        "corrupt-wav": _encode(speech48, 48000)[:44] + bytes(range(256)) * 8,
+        "nan-samples": _encode(with_nan, 48000, subtype="FLOAT"),
+        "all-zero": _encode(np.zeros(48000, np.float32), 48000),
+        "pcm-8bit": _encode(speech48, 48000, subtype="PCM_U8"),
+        "pcm-24bit": _encode(speech48, 48000, subtype="PCM_24"),
+        "rate-8k": _encode(load_real_audio(SPEECH, 8000)[:24000], 8000),
+        "rate-48k": flac,
+        "stereo": _encode(np.stack([speech48, 0.5 * speech48], 1), 48000),
+        "six-channel": _encode(np.stack([speech48] * 6, 1), 48000, "FLAC"),
+        "unknown-label": flac,
+    }
+    labels = {k: ["/m/09x0r"] for k in cases} | {"unknown-label": ["/m/09x0r", "/m/not_a_mid"]}
+    rows = {"video_id": list(cases), "audio": [{"bytes": b, "path": f"{k}.wav"} for k, b in cases.items()],
+            "labels": [labels[k] for k in cases], "human_labels": [["Speech"]] * len(cases)}
+    features = Features({"video_id": Value("string"), "audio": Audio(), "labels": List(Value("string")),
+                         "human_labels": List(Value("string"))})
+    path = tmp_path_factory.mktemp("bad") / "bad.parquet"
+    Dataset.from_dict(rows, features=features).to_parquet(str(path))
+    return str(path)
+
+
+UNUSABLE = {"empty-file": "empty", "truncated-flac": "unreadable", "corrupt-wav": "too_short",
+            "nan-samples": "non_finite", "all-zero": "silent"}
+REPAIRED = {"stereo": "multi_channel", "six-channel": "multi_channel", "unknown-label": "unknown_label"}
+
+
+def test_training_skips_and_counts_every_unusable_clip(bad_parquet, feature_extractor):
+    from hf_audio_cr.data import AudioClassificationCollator, load_audioset
+
+    rows = list(load_audioset(data_files={"train": bad_parquet}, split="train", streaming=True))
+    collator = AudioClassificationCollator(feature_extractor, long_audio="truncate", return_clip_ids=True)
+    batch = collator(rows)
+    assert sorted(batch["clip_ids"]) == sorted(set(r["video_id"] for r in rows) - set(UNUSABLE))
+    assert torch.isfinite(batch["input_values"]).all() and batch["labels"].shape == (7, 556)
+    counts = collator.quality.counts()
+    assert counts["clips_seen"] == 12 and counts["clips_skipped"] == len(UNUSABLE)
+    for kind in ("empty", "unreadable", "too_short", "non_finite", "silent", "unknown_label"):
+        assert counts[kind] == 1, kind
+    assert counts["multi_channel"] == 2
+
+
+@pytest.mark.parametrize("case", sorted(UNUSABLE))
+def test_evaluation_refuses_an_unusable_clip_by_name(bad_parquet, feature_extractor, case):
+    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, BadAudioError, load_audioset
+
+    row = next(r for r in load_audioset(data_files={"test": bad_parquet}, split="test") if r["video_id"] == case)
+    collator = AudioClassificationCollator(feature_extractor, quality=AudioQualityPolicy(mode="eval"))
+    with pytest.raises(BadAudioError, match=rf"clip '{case}': {UNUSABLE[case]} .*fix or remove the clip"):
+        collator([row])
+
+
+def test_pcm_depths_and_rates_decode_to_the_same_speech(bad_parquet, feature_extractor):
+    # 8/16/24-bit PCM and 8/48 kHz are not errors: decoded to 16 kHz float and scored like the FLAC.
+    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, load_audioset
+
+    rows = {r["video_id"]: r for r in load_audioset(data_files={"test": bad_parquet}, split="test")}
+    collator = AudioClassificationCollator(feature_extractor, quality=AudioQualityPolicy(mode="eval"))
+    features = {k: collator([rows[k]])["input_values"][0, :290] for k in ("rate-48k", "pcm-24bit", "pcm-8bit", "rate-8k")}
+    reference = features["rate-48k"]
+    assert (features["pcm-24bit"] - reference).abs().mean() < 0.01  # vs the 16-bit FLAC: quantisation only
+    assert (features["pcm-8bit"] - reference).abs().mean() < 0.15  # 8-bit quantisation noise, same speech
+    assert torch.corrcoef(torch.stack([features["rate-8k"][:, :60].flatten(), reference[:, :60].flatten()]))[0, 1] > 0.9
+
+
+def test_strict_mode_refuses_even_repairable_clips(bad_parquet, feature_extractor):
+    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, BadAudioError, load_audioset
+
+    rows = {r["video_id"]: r for r in load_audioset(data_files={"train": bad_parquet}, split="train")}
+    for case, kind in REPAIRED.items():
+        collator = AudioClassificationCollator(feature_extractor, quality=AudioQualityPolicy(strict=True))
+        with pytest.raises(BadAudioError, match=rf"clip '{case}': {kind}"):
+            collator([rows[case]])
