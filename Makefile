@@ -35,6 +35,7 @@ demo: install
 
 bench: install
 	$(PY) scripts/bench_feature_extraction.py
+	$(PY) scripts/bench_data.py
 	$(PY) scripts/benchmark_efficiency.py
 
 clean:

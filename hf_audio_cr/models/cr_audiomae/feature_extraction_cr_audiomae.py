@@ -158,11 +158,12 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         window = torch.hann_window(self.window_size, periodic=False)
         return bands, window.to(device=device, dtype=torch.float32), n_fft
 
-    def fbank(self, waveforms: torch.Tensor, num_frames: torch.Tensor) -> torch.Tensor:
-        """Log-Mel frames `(batch, max(num_frames), num_mel_bins)` of zero-mean, right-padded waveforms."""
+    def fbank(self, waveforms: torch.Tensor, num_frames: torch.Tensor, min_rows: int = 0) -> torch.Tensor:
+        """Log-Mel frames `(batch, max(num_frames, min_rows), num_mel_bins)` of zero-mean, right-padded waveforms;
+        rows past a clip's last frame hold `padding_value` (AudioMAE pads the fbank with zeros before normalising)."""
         mel, window, n_fft = self._filterbank(waveforms.device)
         batch, total = waveforms.shape[0], int(num_frames.max())
-        out = waveforms.new_empty(batch, total, self.num_mel_bins)
+        out = waveforms.new_empty(batch, max(total, min_rows), self.num_mel_bins)
         # Chunks of a few thousand frames keep the elementwise steps in cache on CPU (and bound memory on
         # hour-long audio); on a GPU one chunk covers the whole batch. No Python loop runs over frames.
         rows = self.chunk_frames if waveforms.device.type == "cpu" else 1 << 22
@@ -183,9 +184,9 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
             power = parts[..., 0].add_(parts[..., 1])
             for first, low, high, weights in mel:  # Mel triangles are narrow: multiply each band by its FFT bins only
                 out[:, start:stop, first : first + weights.shape[1]] = power[..., low:high] @ weights
-        out.clamp_(min=torch.finfo(torch.float32).eps).log_()
-        valid = torch.arange(total, device=out.device)[None, :] < num_frames[:, None]
-        return out.masked_fill_(~valid[..., None], 0.0)  # frames past a clip's end: zeros, like AudioMAE's ZeroPad2d
+        out[:, :total].clamp_(min=torch.finfo(torch.float32).eps).log_()
+        valid = torch.arange(out.shape[1], device=out.device)[None, :] < num_frames[:, None]
+        return out.masked_fill_(~valid[..., None], self.padding_value)
 
     def __call__(
         self,
@@ -210,15 +211,11 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
             # only the frames that will be kept are computed
             num_frames = num_frames.clamp(max=self.max_length)
             waveforms = waveforms[:, : (self.max_length - 1) * self.window_shift + self.window_size]
-        features = self.fbank(waveforms, num_frames)
+        features = self.fbank(waveforms, num_frames, min_rows=self.max_length)  # already padded to one window
         if self.do_normalize:
-            features = (features - self.mean) / (2 * self.std)
-            padding = (self.padding_value - self.mean) / (2 * self.std)
-        else:
-            padding = self.padding_value
-        total = features.shape[1]
-        if total <= self.max_length:
-            features = torch.nn.functional.pad(features, (0, 0, 0, self.max_length - total), value=padding)
+            features.sub_(self.mean).div_(2 * self.std)
+        padding = (self.padding_value - self.mean) / (2 * self.std) if self.do_normalize else self.padding_value
+        if features.shape[1] == self.max_length:
             data = {"input_values": features}
         else:
             data = self._windows(features, num_frames, padding)
