@@ -48,7 +48,7 @@ def test_flops_of_a_vit_match_the_closed_form():
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark_efficiency.py"), "--quick", "--onnx",
+        [sys.executable, str(ROOT / "scripts" / "benchmark_efficiency.py"), "--quick",
          "--models", "cr_audiomae", "ast", "--durations", "10", "60", "--output_dir", str(out)],
         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=ROOT,
     )
@@ -64,14 +64,13 @@ def test_script_writes_table_json_and_chart(quick_run):
     for r in report["results"]:
         assert r["macs"]["10s"] == r["flops"]["10s"] // 2 > 0
         assert r["flops"]["60s"] > r["flops"]["10s"]  # more windows for the longer clip
-        for backend in ("torch", "onnxruntime"):
-            for seconds in ("10s", "60s"):
-                for threads in {1, cores}:
-                    for step in ("model", "fe+model"):
-                        assert r["rtf"][f"{backend}/{seconds}/{threads}thr/{step}"] > 0
+        for seconds in ("10s", "60s"):
+            for threads in {1, cores}:
+                for step in ("model", "fe+model"):
+                    assert r["rtf"][f"torch/{seconds}/{threads}thr/{step}"] > 0
     lines = [line for line in stdout.splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| model | backend | params (M) | GFLOPs @10s | GMACs @10s | RTF 10s 1thr model")
-    assert len(lines) == 1 + 4  # header + (torch, onnxruntime) x 2 models
+    assert len(lines) == 1 + 2  # header + one row per model
     assert (out / "results.md").read_text().strip() == report["markdown"].split("\n\nHEAR")[0].strip()
     image = matplotlib.image.imread(out / "results.png")
     assert image.ndim == 3 and image.shape[0] > 100
@@ -85,15 +84,18 @@ def test_params_column_counts_every_parameter(quick_run):
     assert ast["params"] == count_parameters(ASTForAudioClassification(ASTConfig(num_labels=527, **TINY)))
 
 
-def test_saved_model_folder_is_benchmarked_by_name(tmp_path):
+def test_saved_model_folder_is_benchmarked_by_name_with_onnxruntime_rows(tmp_path):
     folder = tmp_path / "my_tagger"
     CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).save_pretrained(folder)
     AudioMAEFeatureExtractor(max_length=128, window_hop=64).save_pretrained(folder)
     args = BenchmarkArguments(models=[], model_dirs=[str(folder)], durations=[10.0], threads=["1"], quick=True,
-                              output_dir=str(tmp_path / "out"))
+                              onnx=True, output_dir=str(tmp_path / "out"))
     report = run_benchmark(args)
     (row,) = report["results"]
-    assert row["model"] == "my_tagger" and set(row["rtf"]) == {"torch/10s/1thr/model", "torch/10s/1thr/fe+model"}
+    assert row["model"] == "my_tagger"
+    assert set(row["rtf"]) == {f"{backend}/10s/1thr/{step}" for backend in ("torch", "onnxruntime")
+                               for step in ("model", "fe+model")}
+    assert "| my_tagger | onnxruntime |" in report["markdown"]
     assert row["params"] == count_parameters(CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)))
 
 

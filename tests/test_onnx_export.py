@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
-from hf_audio_cr.benchmark import build_ast
 from hf_audio_cr.export import ExportArguments, OnnxAudioClassifier, export_and_check, export_onnx, max_abs_difference
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
@@ -36,15 +35,6 @@ def test_cr_audiomae_parity_on_a_padded_batch_with_window_mask(cr_audiomae_onnx,
     logits = onnx_model(**features)
     assert logits.shape == (3, model.config.num_labels) and np.isfinite(logits).all()
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
-
-
-def test_ast_parity_with_dynamic_batch(real_clips, tmp_path):
-    subject = build_ast(quick=True)
-    onnx_model = OnnxAudioClassifier(export_onnx(subject.model, subject.extract(real_clips["robin.ogg"]),
-                                                 tmp_path / "ast.onnx"))
-    for name in ("trumpet.ogg", "speech_female.ogg"):
-        features = subject.extract(real_clips[name])
-        assert max_abs_difference(subject.model, onnx_model, features) <= 1e-4
 
 
 def test_export_script_checks_parity_on_a_saved_folder(tmp_path, audio_dir):
