@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from hf_audio_cr import AudioMAEFeatureExtractor
+from hf_audio_cr import AudioMAEFeatureExtractor, HEARFeatureExtractor
 
 SPEECH = "speech_female.ogg"
 
@@ -25,12 +25,15 @@ def feature_extractor():
     return AudioMAEFeatureExtractor()
 
 
+EXTRACTORS = {"AudioMAE": AudioMAEFeatureExtractor, "HEAR": HEARFeatureExtractor}
+
+
 # ----- waveform arrays into the feature extractor ------------------------------------------------------
 
 @pytest.mark.parametrize(
     "case, make, match",
     [
-        ("zero-length", lambda x: x[:0], r"clip 0 has 0 samples; at least 400"),
+        ("zero-length", lambda x: x[:0], r"clip 0 has 0 samples; .*at least \d+"),
         ("NaN", lambda x: np.where(np.arange(x.size) == 100, np.nan, x).astype(np.float32), "NaN or inf"),
         ("inf", lambda x: np.where(np.arange(x.size) == 7, np.inf, x).astype(np.float32), "NaN or inf"),
         ("8-bit PCM ints", lambda x: (x * 127).astype(np.int8), r"integer samples \(int8\).*float"),
@@ -39,23 +42,26 @@ def feature_extractor():
         ("empty batch", lambda x: [], "empty batch"),
     ],
 )
-def test_feature_extractor_rejects_bad_arrays(feature_extractor, speech, case, make, match):
-    with pytest.raises(ValueError, match=match):
-        feature_extractor(make(speech), sampling_rate=16000)
+@pytest.mark.parametrize("extractor", sorted(EXTRACTORS))
+def test_feature_extractors_reject_bad_arrays(extractor, speech, case, make, match):
+    with pytest.raises(ValueError, match=rf"{extractor}FeatureExtractor: .*{match}"):
+        EXTRACTORS[extractor]()(make(speech), sampling_rate=16000)
 
 
+@pytest.mark.parametrize("extractor", sorted(EXTRACTORS))
 @pytest.mark.parametrize("rate", [8000, 48000])
-def test_feature_extractor_names_the_resampling_fix(feature_extractor, speech, rate):
-    with pytest.raises(ValueError, match=rf"{rate} Hz but the model expects 16000 Hz; resample first"):
-        feature_extractor(speech, sampling_rate=rate)
+def test_feature_extractors_name_the_resampling_fix(extractor, speech, rate):
+    with pytest.raises(ValueError, match=rf"{rate} Hz but (the model|HEAR) expects 16000 Hz; resample first"):
+        EXTRACTORS[extractor]()(speech, sampling_rate=rate)
     with pytest.raises(ValueError, match="pass `sampling_rate=`"):
-        feature_extractor(speech)
+        EXTRACTORS[extractor]()(speech)
 
 
-def test_feature_extractor_on_digital_silence_is_finite_and_constant(feature_extractor):
+@pytest.mark.parametrize("extractor", sorted(EXTRACTORS))
+def test_feature_extractors_on_digital_silence_are_finite_and_constant(extractor):
     # Silence is a legal input (the quality policy decides whether to use it); its features must be the
     # floor value everywhere, not NaN/-inf from log(0).
-    features = feature_extractor(np.zeros(16000, np.float32), sampling_rate=16000)["input_values"]
+    features = EXTRACTORS[extractor]()(np.zeros(16000, np.float32), sampling_rate=16000)["input_values"]
     assert torch.isfinite(features).all()
     assert features[0, :98].unique().numel() == 1
 
@@ -154,3 +160,47 @@ def test_strict_mode_refuses_even_repairable_clips(bad_parquet, feature_extracto
         collator = AudioClassificationCollator(feature_extractor, quality=AudioQualityPolicy(strict=True))
         with pytest.raises(BadAudioError, match=rf"clip '{case}': {kind}"):
             collator([rows[case]])
+
+
+# ----- training scripts' config parsing -----------------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+SCRIPT_CONFIGS = {
+    "train_cr_audiomae.py": "configs/cr_audiomae/tiny_smoke.yaml",
+    "train_hear_tokenizer.py": "configs/hear/tiny_tokenizer.yaml",
+    "pretrain_hear.py": "configs/hear/tiny_pretrain.yaml",
+    "finetune_hear.py": "configs/hear/tiny_finetune.yaml",
+    "demo.py": "configs/demo/default.yaml",
+}
+
+
+def _script_main(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name[:-3], ROOT / "scripts" / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPT_CONFIGS))
+def test_a_config_with_an_unknown_key_is_refused_by_name(script, tmp_path):
+    import yaml
+
+    values = yaml.safe_load((ROOT / SCRIPT_CONFIGS[script]).read_text())
+    values["consistency_wieght"] = 2.0  # a typo must not be ignored silently
+    config = tmp_path / "typo.yaml"
+    config.write_text(yaml.safe_dump(values))
+    with pytest.raises(ValueError, match=r"typo\.yaml: unknown keys \['consistency_wieght'\]"):
+        _script_main(script)([str(config)])
+
+
+def test_a_negative_consistency_weight_is_refused(tmp_path):
+    main = _script_main("train_cr_audiomae.py")
+    with pytest.raises(ValueError, match=r"cr_weight .*must be >= 0"):
+        main([str(ROOT / SCRIPT_CONFIGS["train_cr_audiomae.py"]), "--cr_weight", "-1", "--output_dir", str(tmp_path)])
+    demo = _script_main("demo.py")
+    with pytest.raises(ValueError, match=r"--cr_weight must be > 0"):
+        demo(["--cr_weight", "-2", "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match=r"--train_scenes must be >= 1"):
+        demo(["--train_scenes", "0", "--output_dir", str(tmp_path)])
