@@ -215,7 +215,7 @@ def _flac_bytes(wave: np.ndarray, sampling_rate: int) -> bytes:
 
 def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = None, seed: int = 0,
                             sampling_rate: int = 48000, scene_seconds: float = 10.0,
-                            max_events: int = 4) -> Dict[str, str]:
+                            max_events: int = 4, progress: bool = False) -> Dict[str, str]:
     """Write ``{output_dir}/{split}.parquet`` for train/validation/test plus ``metadata.json``
     (which recordings went to which split, the classes, the seed) and return split -> parquet path.
 
@@ -224,6 +224,7 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
     Same ``seed`` -> byte-identical files.
     """
     from datasets import Audio, Dataset, Features, List as ListFeature, Value
+    from tqdm.auto import tqdm
 
     num_scenes = dict(DEFAULT_NUM_SCENES if num_scenes is None else num_scenes)
     unknown = set(num_scenes) - set(SPLITS)
@@ -249,7 +250,7 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
         rng = np.random.default_rng([seed, 1000 + split_index])
         rows = {"video_id": [], "audio": [], "labels": [], "human_labels": []}
         used_sources = set()
-        for i in range(num_scenes[split]):
+        for i in tqdm(range(num_scenes[split]), desc=f"embedded {split} scenes", disable=not progress):
             wave, labels, used = synthesize_scene(assignment[split], rng, cache, sampling_rate, scene_seconds, max_events)
             video_id = f"emb{seed}-{split[:3]}-{i:05d}"
             rows["video_id"].append(video_id)

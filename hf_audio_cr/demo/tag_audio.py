@@ -1,0 +1,24 @@
+"""Tag one recording with a saved model folder, the way a Hub user would: run as a plain script in a
+fresh process (``python tag_audio.py MODEL_DIR AUDIO [TOP_K]``), so only ``transformers`` and the
+folder's own remote code are used, never an import of ``hf_audio_cr``. Prints JSON on the last line."""
+import json
+import sys
+
+import soundfile as sf
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+
+
+def tag(model_dir: str, audio_path: str, top_k: int = 5) -> dict:
+    model = AutoModelForAudioClassification.from_pretrained(model_dir, trust_remote_code=True)
+    feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir, trust_remote_code=True)
+    classifier = pipeline("audio-classification", model=model, feature_extractor=feature_extractor)
+    data, sampling_rate = sf.read(audio_path, dtype="float32", always_2d=True)
+    # The pipeline resamples to the feature extractor's rate; channels are averaged here.
+    tags = classifier({"raw": data.mean(axis=1), "sampling_rate": sampling_rate}, top_k=top_k)
+    return {"model_class": type(model).__name__, "model_module": type(model).__module__,
+            "hf_audio_cr_imported": "hf_audio_cr" in sys.modules, "audio": audio_path, "tags": tags}
+
+
+if __name__ == "__main__":
+    result = tag(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 5)
+    print(json.dumps(result))
