@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import ASTConfig, ASTModel
 
-from _hear_training_data import TINY_HEAR, TINY_TEACHER, TINY_TOKENIZER, load_file, PRETRAINING_FILES
+from _hear_training_data import PRETRAINING_FILES, TINY_HEAR, TINY_TEACHER, load_file
 from hf_audio_cr.models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEModel
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling
 from hf_audio_cr.training.hear_losses import (
@@ -144,3 +144,19 @@ def test_cr_audiomae_teacher_on_real_audio(real_waves):
     assert covered[0].sum().item() == 65 and covered[1].sum().item() == 46
     # past the last real patch the features hold it (no extrapolation into padding)
     torch.testing.assert_close(features[1, 46:], features[1, 46:47].expand(104, -1))
+
+
+def test_load_teacher_picks_the_adapter_from_a_folder(tmp_path):
+    from transformers import ASTFeatureExtractor
+
+    from hf_audio_cr.training.hear_teachers import load_teacher
+
+    ASTModel(ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path / "ast")
+    ASTFeatureExtractor().save_pretrained(tmp_path / "ast")
+    CRAudioMAEModel(CRAudioMAEConfig(**TINY_TEACHER)).save_pretrained(tmp_path / "cr")
+    ast_teacher, cr_teacher = load_teacher(tmp_path / "ast"), load_teacher(tmp_path / "cr")
+    assert isinstance(ast_teacher, ASTTeacher) and ast_teacher.hidden_size == 32 and ast_teacher.frame_period == pytest.approx(0.1)
+    assert isinstance(cr_teacher, CRAudioMAETeacher) and cr_teacher.feature_extractor.max_length == 128
+    HEARForMaskedAcousticModeling(HEARConfig(**TINY_HEAR)).save_pretrained(tmp_path / "hear")
+    with pytest.raises(ValueError, match="no adapter for model_type 'hear'"):
+        load_teacher(tmp_path / "hear")
