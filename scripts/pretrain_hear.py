@@ -36,7 +36,7 @@ def main(argv):
     feature_extractor = HEARFeatureExtractor()
     quality = AudioQualityPolicy(min_seconds=data_args.min_seconds)
     collator = HEARPretrainingCollator(
-        feature_extractor, max_seconds=data_args.max_seconds, quality=quality, seed=args.seed
+        feature_extractor, max_seconds=data_args.max_seconds, quality=quality
     )
     trainer = HEARMAMTrainer(
         model=model, args=args, train_dataset=load_pretraining_audio(data_args), data_collator=collator,

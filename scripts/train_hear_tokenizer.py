@@ -37,7 +37,7 @@ def main(argv):
     feature_extractor = HEARFeatureExtractor()
     quality = AudioQualityPolicy(min_seconds=data_args.min_seconds)
     collator = HEARPretrainingCollator(
-        feature_extractor, teacher=teacher, max_seconds=data_args.max_seconds, quality=quality, seed=args.seed
+        feature_extractor, teacher=teacher, max_seconds=data_args.max_seconds, quality=quality
     )
     trainer = HEARTokenizerTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator, teacher=teacher,

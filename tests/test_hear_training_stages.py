@@ -114,6 +114,7 @@ def test_mam_stage_loss_falls_with_40_percent_masking(dataset, tmp_path):
     assert all(0.3 < r < 0.5 for r in losses(trainer, "mask_ratio"))
     assert np.mean(losses(trainer, "masked_accuracy")[-2:]) > losses(trainer, "masked_accuracy")[0]
     assert all(torch.equal(before[k], v) for k, v in tokenizer.state_dict().items())  # frozen
+    assert np.isfinite(trainer.evaluate(dataset)["eval_loss"])  # evaluation reports the same objective
 
 
 @pytest.fixture(scope="module")

@@ -72,8 +72,9 @@ class HEARTeacher(nn.Module):
     Subclasses set ``frame_period`` / ``frame_offset`` (seconds, see the module docstring) and ``hidden_size``,
     and implement:
 
-    * ``prepare(waveforms)``: a list of 16 kHz mono waveforms -> a dict of the teacher's input tensors (called in
-      the data collator, so it runs in DataLoader workers; keys are prefixed ``teacher_`` in the batch);
+    * ``input_processor()``: a :class:`TeacherInputProcessor` turning 16 kHz mono waveforms into the teacher's input
+      tensors (the data collator holds it, so it runs in DataLoader workers without the model; batch keys are
+      prefixed ``teacher_``); ``prepare(waveforms)`` calls it;
     * ``frame_features(**inputs)``: ``(batch, frames, hidden_size)`` hidden states at the teacher's frame rate;
     * ``valid_frames(num_samples)`` and ``covered_seconds(num_samples)``: per clip, how many teacher frames come
       from real audio and how much of the clip the teacher's input window saw.
@@ -87,8 +88,12 @@ class HEARTeacher(nn.Module):
     frame_offset: float
     hidden_size: int
 
-    def prepare(self, waveforms: list) -> dict:
+    def input_processor(self) -> "TeacherInputProcessor":
+        """The waveforms -> teacher inputs step alone (no model inside), for data collators and workers."""
         raise NotImplementedError
+
+    def prepare(self, waveforms: list) -> dict:
+        return self.input_processor()(waveforms)
 
     def frame_features(self, **inputs) -> torch.Tensor:
         raise NotImplementedError
@@ -112,6 +117,18 @@ class HEARTeacher(nn.Module):
         )
         covered = token_centres(num_tokens, features.device)[None, :] < self.covered_seconds(num_samples)[:, None]
         return at_tokens, covered
+
+
+class TeacherInputProcessor:
+    """Waveforms -> ``{"input_values": ...}`` through a teacher's feature extractor (picklable, no model inside)."""
+
+    def __init__(self, feature_extractor, sampling_rate: int = 16000, **call_kwargs):
+        self.feature_extractor, self.sampling_rate, self.call_kwargs = feature_extractor, sampling_rate, call_kwargs
+
+    def __call__(self, waveforms: list) -> dict:
+        waves = [np.asarray(w, dtype=np.float32) for w in waveforms]
+        features = self.feature_extractor(waves, sampling_rate=self.sampling_rate, return_tensors="pt", **self.call_kwargs)
+        return {"input_values": torch.as_tensor(features["input_values"])}
 
 
 class _KaldiPatchTeacher(HEARTeacher):
@@ -163,10 +180,8 @@ class ASTTeacher(_KaldiPatchTeacher):
         self.frequency_patches = (config.num_mel_bins - config.patch_size) // config.frequency_stride + 1
         self._setup_timing()
 
-    def prepare(self, waveforms: list) -> dict:
-        waves = [np.asarray(w, dtype=np.float32) for w in waveforms]
-        features = self.feature_extractor(waves, sampling_rate=self.sampling_rate, return_tensors="pt")
-        return {"input_values": features["input_values"]}
+    def input_processor(self) -> "TeacherInputProcessor":
+        return TeacherInputProcessor(self.feature_extractor, self.sampling_rate)
 
     def frame_features(self, input_values: torch.Tensor) -> torch.Tensor:
         outputs = self.model(input_values=input_values, output_hidden_states=self.layer is not None)
@@ -199,10 +214,8 @@ class CRAudioMAETeacher(_KaldiPatchTeacher):
         self.grid = config.patch_grid  # (time, frequency)
         self._setup_timing()
 
-    def prepare(self, waveforms: list) -> dict:
-        waves = [np.asarray(w, dtype=np.float32) for w in waveforms]
-        features = self.feature_extractor(waves, sampling_rate=self.sampling_rate, long_audio="truncate")
-        return {"input_values": features["input_values"]}
+    def input_processor(self) -> "TeacherInputProcessor":
+        return TeacherInputProcessor(self.feature_extractor, self.sampling_rate, long_audio="truncate")
 
     def frame_features(self, input_values: torch.Tensor) -> torch.Tensor:
         outputs = self.model(input_values=input_values, output_hidden_states=self.layer is not None)
@@ -292,6 +305,7 @@ __all__ = [
     "ASTTeacher",
     "CRAudioMAETeacher",
     "HEARTeacher",
+    "TeacherInputProcessor",
     "add_teacher_features",
     "interpolate_to_token_rate",
     "load_teacher",

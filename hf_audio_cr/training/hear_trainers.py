@@ -137,10 +137,12 @@ class HEARPretrainingCollator(AudioClassificationCollator):
     ):
         kwargs.setdefault("return_power_spectrum", False)  # stages 1-2 read only the log-Mel frames
         super().__init__(feature_extractor, **kwargs)
-        self.teacher = teacher
+        # only the teacher's input features travel with the collator (into workers), never its weights
+        self.teacher_inputs = teacher.input_processor() if teacher is not None else None
         self.max_seconds = max_seconds
         self.random_crop = random_crop
-        self._random = random.Random(seed)
+        # no seed: the global `random` module, which Trainer seeds per run and per DataLoader worker
+        self._random = random.Random(seed) if seed is not None else random
         hop = getattr(feature_extractor, "hop_length", 160)
         self.token_samples = 2 * hop  # crops start on token boundaries so precomputed features stay aligned
 
@@ -184,8 +186,8 @@ class HEARPretrainingCollator(AudioClassificationCollator):
         rate = self.quality.sampling_rate
         features = self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt", **self.feature_extractor_kwargs)
         batch = {"input_values": features["input_values"], "attention_mask": features["attention_mask"]}
-        if self.teacher is not None:
-            batch.update({f"teacher_{k}": v for k, v in self.teacher.prepare(waves).items()})
+        if self.teacher_inputs is not None:
+            batch.update({f"teacher_{k}": v for k, v in self.teacher_inputs(waves).items()})
             batch["num_samples"] = torch.tensor([len(w) for w in waves])
         elif "teacher_features" in kept[0]:
             batch.update(self._precomputed(kept, offsets, features["input_values"].shape[1] // 2))
