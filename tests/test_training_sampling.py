@@ -14,6 +14,9 @@ def test_weights_by_hand_from_arrays_and_datasets():
     assert np.allclose(audioset_sample_weights(LABELS), expected)
     table = datasets.Dataset.from_dict({"labels": [[float(v) for v in row] for row in LABELS], "video_id": ["a", "b", "c"]})
     assert np.allclose(audioset_sample_weights(table, batch_size=2), expected)  # read in chunks
+    # load_audioset(streaming=False) stores MIDs and builds targets in a transform: weights come from the MIDs
+    mids = datasets.Dataset.from_dict({"labels": [["/m/09x0r"], ["/m/09x0r"], ["/m/09x0r", "/m/07gql"]]})
+    assert np.allclose(audioset_sample_weights(mids.with_transform(lambda b: {"labels": [[0.0]] * len(b["labels"])})), expected)
     with pytest.raises(ValueError, match="'labels' column"):
         audioset_sample_weights(table.remove_columns("labels"))
 

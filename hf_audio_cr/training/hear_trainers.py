@@ -377,16 +377,9 @@ class HEARMAMTrainer(_LossTermsMixin, Trainer):
 
 
 class HEARFineTuningTrainer(Trainer):
-    """Stage 3: ``Trainer`` for ``HEARForAudioClassification``; overrides nothing but one flag.
-
-    The model's forward takes ``**kwargs`` and returns a per-batch mean loss, so the Trainer would treat it as a
-    model that normalises by ``num_items_in_batch`` (no division for gradient accumulation, loss multiplied by the
-    number of processes). ``model_accepts_loss_kwargs = False`` restores the plain mean-loss handling.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.model_accepts_loss_kwargs = False
+    """Stage 3: the plain ``Trainer`` for ``HEARForAudioClassification``, named to pair with
+    ``HEARFineTuningArguments``; the classifier's own cross-entropy/BCE is the whole objective, and the model
+    declares ``accepts_loss_kwargs = False`` so gradient accumulation divides its mean loss as usual."""
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ import torch
 from torch.utils.data import WeightedRandomSampler
 
 
+def _class_balanced_weights(labels: np.ndarray) -> np.ndarray:
+    class_weight = 1000.0 / (labels.sum(axis=0) + 0.01)
+    return labels.astype(np.float64) @ class_weight
+
+
 def audioset_sample_weights(dataset, label_column: str = "labels", batch_size: int = 10_000) -> np.ndarray:
     """Per-clip sampling weights as AudioMAE computes them.
 
@@ -11,25 +16,37 @@ def audioset_sample_weights(dataset, label_column: str = "labels", batch_size: i
     weight is the sum of the weights of its labels, so clips of rare classes are drawn more often.
 
     Args:
-        dataset: a ``datasets.Dataset`` with a multi-hot ``label_column`` (read in chunks, so AS-2M fits
-            in memory), or an array-like ``[num_clips, num_classes]`` of multi-hot labels.
+        dataset: a ``datasets.Dataset`` (read in chunks without its transforms, so AS-2M fits in memory and
+            no audio is decoded) whose ``label_column`` holds multi-hot targets or, as stored by
+            ``load_audioset(streaming=False)``, lists of MIDs (then the counts are over the clips' own
+            labels, like AudioMAE, and ontology ancestors added for training do not enter); or an
+            array-like ``[num_clips, num_classes]`` of multi-hot labels.
     """
     if hasattr(dataset, "select_columns"):
         if label_column not in dataset.column_names:
             raise ValueError(
-                f"Weighted sampling needs a multi-hot '{label_column}' column; the dataset has {dataset.column_names}."
+                f"Weighted sampling needs a '{label_column}' column; the dataset has {dataset.column_names}."
             )
+        stored = dataset.with_format(None).select_columns([label_column])  # drop transforms: labels only
+        inner = getattr(stored.features[label_column], "feature", None)
+        if getattr(inner, "dtype", None) == "string":
+            clips = [set(mids) for batch in stored.iter(batch_size=batch_size) for mids in batch[label_column]]
+            classes = sorted(set().union(*clips))
+            column = {mid: i for i, mid in enumerate(classes)}
+            labels = np.zeros((len(clips), len(classes)), dtype=bool)
+            for row, mids in enumerate(clips):
+                labels[row, [column[m] for m in mids]] = True
+            return _class_balanced_weights(labels)
         chunks = [
             np.asarray(batch[label_column], dtype=np.float32) >= 0.5
-            for batch in dataset.select_columns([label_column]).with_format("numpy").iter(batch_size=batch_size)
+            for batch in stored.with_format("numpy").iter(batch_size=batch_size)
         ]
         labels = np.concatenate(chunks)
     else:
         labels = np.asarray(dataset, dtype=np.float32) >= 0.5
     if labels.ndim != 2:
         raise ValueError(f"labels must be [num_clips, num_classes] multi-hot, got shape {labels.shape}.")
-    class_weight = 1000.0 / (labels.sum(axis=0) + 0.01)
-    return labels.astype(np.float64) @ class_weight
+    return _class_balanced_weights(labels)
 
 
 class AudiosetWeightedSampler(WeightedRandomSampler):

@@ -1,0 +1,99 @@
+"""Fine-tune CR-AudioMAE with consistency regularisation (Sadhu & Wang, Eq. 6; Eq. 7 with unlabeled data).
+
+    accelerate launch scripts/train_cr_audiomae.py configs/cr_audiomae/as20k_cr.yaml [--max_steps 100 ...]
+(the YAML gives defaults for the arguments below and CRTrainingArguments; flags override it)"""
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+from transformers import HfArgumentParser
+
+from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.data import (
+    AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy, audioset_id2label, load_audioset
+)
+from hf_audio_cr.training import (
+    CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer, audioset_compute_metrics, exit_distributed_run
+)
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Converted AudioMAE folder; unset: from scratch."})
+    config_overrides: str | None = field(default=None, metadata={"help": "e.g. 'hidden_size=32,num_hidden_layers=2'."})
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str = field(default="agkphysics/AudioSet", metadata={"help": "Hub id, parquet path or segments CSV."})
+    dataset_config: str = field(default="balanced", metadata={"help": "balanced (AS-20k) or unbalanced (AS-2M)."})
+    train_split: str = "train"
+    eval_split: str | None = field(default="test", metadata={"help": "Empty: no evaluation."})
+    train_files: list[str] | None = field(default=None, metadata={"help": "Local parquet files in AudioSet's schema."})
+    eval_files: list[str] | None = None
+    audio_dir: str | None = field(default=None, metadata={"help": "Clip folder for a segments CSV."})
+    label_set: str = field(default="556", metadata={"help": "527, 556 (paper) or 557 training labels."})
+    streaming: bool = True
+    shuffle_buffer_size: int | None = field(default=10_000, metadata={"help": "Streaming training set only."})
+    unlabeled_dataset_config: str | None = field(default=None, metadata={"help": "Set for Eq. 7, e.g. unbalanced."})
+    unlabeled_files: list[str] | None = None
+    num_eval_classes: int | None = field(default=527, metadata={"help": "Score the 527 standard classes only."})
+
+
+def parse_args(argv):
+    parser = HfArgumentParser((ModelArguments, DataArguments, CRTrainingArguments))
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        defaults = yaml.safe_load(Path(argv[0]).read_text()) or {}
+        unknown = set(defaults) - {f.name for dc in parser.dataclass_types for f in fields(dc)}
+        if unknown:
+            raise ValueError(f"{argv[0]}: unknown keys {sorted(unknown)}; see --help for the arguments.")
+        parser.set_defaults(**defaults)
+        argv = argv[1:]
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def build_model(model_args, label_set):
+    id2label = audioset_id2label(label_set)  # 527 standard classes first, so evaluation scores [:527]
+    labels = {"num_labels": len(id2label), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+    if path := model_args.model_name_or_path:  # a new head for the label set on the converted encoder
+        model = CRAudioMAEForAudioClassification.from_pretrained(path, ignore_mismatched_sizes=True, **labels)
+        return model, AudioMAEFeatureExtractor.from_pretrained(path)
+    config = CRAudioMAEConfig(**labels)
+    if model_args.config_overrides:
+        config.update_from_string(model_args.config_overrides)
+    extractor = AudioMAEFeatureExtractor(num_mel_bins=config.num_mel_bins, max_length=config.max_length)
+    return CRAudioMAEForAudioClassification(config), extractor
+
+
+def main(argv=None):
+    model_args, data, args = parse_args(sys.argv[1:] if argv is None else argv)
+    model, extractor = build_model(model_args, data.label_set)
+
+    def audioset(config, split, files, streaming):
+        shuffle = data.shuffle_buffer_size if streaming and split == data.train_split else None
+        return load_audioset(data.dataset_name, name=config, split=split, streaming=streaming, label_set=data.label_set,
+                             data_files=files, audio_dir=data.audio_dir, seed=args.seed, shuffle_buffer_size=shuffle)
+
+    collator = AudioClassificationCollator(extractor, long_audio="truncate")  # AudioMAE: a clip's first 10.24 s
+    evaluation = audioset(data.dataset_config, data.eval_split, data.eval_files, data.streaming) if data.eval_split else None
+    kwargs = dict(
+        model=model, args=args, train_dataset=audioset(data.dataset_config, data.train_split, data.train_files, data.streaming),
+        eval_dataset=evaluation, data_collator=collator, processing_class=extractor,
+        compute_metrics=audioset_compute_metrics(data.num_eval_classes), callbacks=[AudioQualityCallback(collator.quality)],
+    )
+    if data.unlabeled_dataset_config or data.unlabeled_files:  # Eq. 7: a second, unlabeled stream
+        kwargs["unlabeled_dataset"] = audioset(data.unlabeled_dataset_config, data.train_split, data.unlabeled_files, True)
+    trainer = (SemiSupervisedCRTrainer if "unlabeled_dataset" in kwargs else CRTrainer)(**kwargs)
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.save_model()
+    if evaluation is not None:  # evaluation clips are never skipped silently: a bad one raises with its id
+        trainer.data_collator = AudioClassificationCollator(extractor, quality=AudioQualityPolicy(mode="eval"), long_audio="truncate")
+        metrics = trainer.evaluate()
+        trainer.save_metrics("eval", {**metrics, **collator.quality.as_metrics("train_bad_audio/")})
+    return trainer
+
+
+if __name__ == "__main__":
+    trainer = main()  # still referenced: freeing the DDP model would tear the gloo group down
+    exit_distributed_run(trainer)
