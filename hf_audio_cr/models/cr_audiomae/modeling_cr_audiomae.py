@@ -130,6 +130,9 @@ class CRAudioMAEPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["CRAudioMAELayer"]
     _supports_sdpa = True
+    # The loss is a per-batch mean that ignores `num_items_in_batch`: Trainer must divide it for gradient
+    # accumulation itself (forward's **kwargs would otherwise make it assume the model normalises).
+    accepts_loss_kwargs = False
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Conv2d)):

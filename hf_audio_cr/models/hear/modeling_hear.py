@@ -121,6 +121,9 @@ class HEARPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["HEARRelativePositionLayer", "HEARTaskLayer"]
     _supports_sdpa = True
+    # Losses are per-batch means that ignore `num_items_in_batch`: Trainer must divide them for gradient
+    # accumulation itself (forward's **kwargs would otherwise make it assume the model normalises).
+    accepts_loss_kwargs = False
 
     def _init_weights(self, module):
         std = self.config.initializer_range

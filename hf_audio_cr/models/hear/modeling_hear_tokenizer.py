@@ -117,6 +117,7 @@ class HEARTokenizerModel(PreTrainedModel):
     input_modalities = ("audio",)
     supports_gradient_checkpointing = True
     _no_split_modules = ["HEARRelativePositionLayer"]
+    accepts_loss_kwargs = False  # per-batch mean losses: Trainer divides them for gradient accumulation
 
     def __init__(self, config: HEARTokenizerConfig):
         super().__init__(config)
