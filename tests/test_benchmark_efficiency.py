@@ -107,3 +107,13 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="--audio"):
         run_benchmark(BenchmarkArguments(models=["ast"], quick=True, audio=str(tmp_path / "x.wav"),
                                          output_dir=str(tmp_path)))
+
+
+def test_headline_ratio_times_the_two_models_in_alternation():
+    from hf_audio_cr.benchmark import BenchmarkArguments, build_cr_audiomae, build_hear, format_markdown, paired_rtf_ratio
+
+    pair = paired_rtf_ratio(build_hear(quick=True), build_cr_audiomae(quick=True), 2.0, repeats=2, warmup=0,
+                            with_features=True)
+    assert pair["setting"] == "torch/2s/1thr/fe+model" and pair["ratio"] > 0 and pair["rtf_a"] > 0 and pair["rtf_b"] > 0
+    table = format_markdown([], BenchmarkArguments(durations=[2.0]), [pair])
+    assert f"HEAR / CR-AudioMAE RTF ratio (torch/2s/1thr/fe+model, runs interleaved): {pair['ratio']:.3f}" in table
