@@ -30,6 +30,16 @@ from .data import (
     audioset_label_set,
     load_audioset,
 )
+from .training import (
+    AudiosetWeightedSampler,
+    CRTrainer,
+    CRTrainingArguments,
+    SemiSupervisedCRTrainer,
+    audioset_compute_metrics,
+    consistency_loss,
+    exit_distributed_run,
+    make_views,
+)
 from .training.hear_teachers import ASTTeacher, CRAudioMAETeacher, HEARTeacher, add_teacher_features, load_teacher
 from .training.hear_trainers import (
     HEARFineTuningArguments,
