@@ -1,0 +1,63 @@
+"""`make demo` end to end at toy size: embedded data -> baseline and CR runs -> table, plots, JSON ->
+Hub-ready folder -> tagging a real recording in a fresh process through remote code and `pipeline`."""
+import json
+from pathlib import Path
+
+import pytest
+
+from hf_audio_cr.demo import DemoArguments, run_demo
+
+SPEECH = Path(__file__).parent / "fixtures" / "audio" / "speech_female.ogg"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    args = DemoArguments(
+        output_dir=str(out), train_scenes=4, validation_scenes=3, test_scenes=3, max_steps=2, eval_steps=2,
+        batch_size=2, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_threads=1,
+        tag_audio=[str(SPEECH)])
+    return run_demo(args), out
+
+
+def test_both_methods_are_trained_with_the_same_budget_and_tabulated(report):
+    result, out = report
+    runs = {r["method"]: r for r in result["runs"]}
+    assert set(runs) == {"baseline", "cr"}
+    assert runs["baseline"]["global_step"] == runs["cr"]["global_step"] == 2
+    assert all(0.0 <= r["test_mAP"] <= 1.0 and 0.0 <= r["best_val_mAP"] <= 1.0 for r in runs.values())
+    assert "| baseline (λ=0) | 1 |" in result["table"] and "| CR (λ=2, 2 views) | 1 |" in result["table"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["summary"]["cr"]["test_mAP_mean"] == pytest.approx(runs["cr"]["test_mAP"])
+    # The baseline really trained without the consistency term, the CR run with it.
+    history = {m: [h for h in json.loads((Path(runs[m]["model_dir"]).parent / "checkpoint-2" / "trainer_state.json")
+                                         .read_text())["log_history"] if "bce_loss" in h] for m in runs}
+    assert history["baseline"][-1]["loss"] == pytest.approx(history["baseline"][-1]["bce_loss"], rel=1e-3)
+    assert history["cr"][-1]["loss"] > history["cr"][-1]["bce_loss"]
+
+
+def test_plots_are_png_files(report):
+    result, _ = report
+    for path in result["plots"].values():
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(path).stat().st_size > 5000
+
+
+def test_selected_model_is_a_hub_ready_folder_with_the_measured_map(report):
+    result, _ = report
+    folder = Path(result["selected_model"]["folder"])
+    names = {p.name for p in folder.iterdir()}
+    assert {"model.safetensors", "config.json", "preprocessor_config.json", "README.md",
+            "modeling_cr_audiomae.py", "configuration_cr_audiomae.py"} <= names
+    assert "AutoModelForAudioClassification" in json.loads((folder / "config.json").read_text())["auto_map"]
+    best = max(result["runs"], key=lambda r: r["best_val_mAP"])
+    assert result["selected_model"]["method"] == best["method"]
+    card = (folder / "README.md").read_text()
+    assert f"{round(best['test_mAP'], 4)}" in card and "embedded demo set" in card
+
+
+def test_tagging_ran_in_a_fresh_process_from_remote_code(report):
+    result, _ = report
+    (tagged,) = result["tagging"]
+    assert tagged["audio"] == str(SPEECH)
+    assert tagged["hf_audio_cr_imported"] is False and tagged["model_module"].startswith("transformers_modules")
+    assert len(tagged["tags"]) == 5 and all(0.0 < t["score"] < 1.0 for t in tagged["tags"])  # sigmoid scores
