@@ -65,7 +65,7 @@ def test_numpy_output_and_round_trip(tmp_path, real_clips):
         ([np.zeros((2, 16000), dtype=np.float32)], 16000, "mono"),
         ([], 16000, "empty batch"),
         (np.array([0.0, np.nan] * 8000, dtype=np.float32), 16000, "NaN"),
-        (np.zeros(100, dtype=np.float32), 16000, "needs at least 513"),
+        (np.zeros(100, dtype=np.float32), 16000, "at least 513 "),
         (np.zeros(16000, dtype=np.int16), 16000, "integer samples"),
     ],
 )

@@ -20,6 +20,8 @@ RESAMPLE_HINT = (
 )
 
 
+# Copied verbatim into models/hear/feature_extraction_hear.py (remote code needs self-contained folders);
+# tests/test_remote_code_copies.py keeps the copies identical.
 def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int, min_samples: int, name: str):
     """Turn the accepted input forms into a list of 1-D float tensors, with a clear error for bad input.
 

@@ -17,12 +17,19 @@ RESAMPLE_HINT = (
 )
 
 
-def _as_mono_clips(raw_speech, sampling_rate, expected_rate: int, min_samples: int, name: str) -> list[torch.Tensor]:
-    """One clip or a batch (list of 1-D clips, or a 2-D array of equally long clips) -> list of 1-D float tensors."""
+# Copied from hf_audio_cr.models.cr_audiomae.feature_extraction_cr_audiomae.validate_waveforms: each model folder
+# must be self-contained to load as remote code; tests/test_remote_code_copies.py keeps the copies identical.
+def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int, min_samples: int, name: str):
+    """Turn the accepted input forms into a list of 1-D float tensors, with a clear error for bad input.
+
+    Accepted: one 1-D clip, a list of 1-D clips (numpy or torch, any device), or a 2-D array/tensor read as a
+    batch of equally long mono clips (the transformers convention). A list element with two dimensions is
+    multi-channel audio and is refused.
+    """
     if sampling_rate is None:
         raise ValueError(f"{name}: pass `sampling_rate=` (expected {expected_rate} Hz) so the rate can be checked.")
     if sampling_rate != expected_rate:
-        raise ValueError(f"{name}: got audio at {sampling_rate} Hz but HEAR expects {expected_rate} Hz; {RESAMPLE_HINT}.")
+        raise ValueError(f"{name}: got audio at {sampling_rate} Hz but the model expects {expected_rate} Hz; {RESAMPLE_HINT}.")
     if isinstance(raw_speech, (np.ndarray, torch.Tensor)) and raw_speech.ndim == 2:
         raw_speech = list(raw_speech)
     elif isinstance(raw_speech, (np.ndarray, torch.Tensor)) or not isinstance(raw_speech, (list, tuple)):
@@ -36,27 +43,28 @@ def _as_mono_clips(raw_speech, sampling_rate, expected_rate: int, min_samples: i
         if isinstance(clip, np.ndarray):
             if not np.issubdtype(clip.dtype, np.floating):
                 raise ValueError(
-                    f"{name}: clip {i} has integer samples ({clip.dtype}); convert PCM to float in [-1, 1] first, "
-                    "e.g. `x.astype(np.float32) / np.iinfo(x.dtype).max`."
+                    f"{name}: clip {i} has integer samples ({clip.dtype}); convert PCM to float in [-1, 1] "
+                    "first, e.g. `x.astype(np.float32) / np.iinfo(x.dtype).max`."
                 )
-            clip = torch.from_numpy(np.ascontiguousarray(clip))
+            clip = torch.from_numpy(np.array(clip, copy=not clip.flags.writeable or None))
         if not isinstance(clip, torch.Tensor):
             raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
         if clip.ndim == 2 and 1 in clip.shape:
             clip = clip.reshape(-1)
         if clip.ndim != 1:
             raise ValueError(
-                f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the channels "
-                "(`waveform.mean(0)`) or pick one before calling the feature extractor."
+                f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the "
+                "channels (`waveform.mean(0)`) or pick one before calling the feature extractor."
             )
         if not clip.is_floating_point():
             raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
         if clip.numel() < min_samples:
             raise ValueError(
-                f"{name}: clip {i} has {clip.numel()} samples; HEAR needs at least {min_samples} "
-                f"({1000 * min_samples / expected_rate:.0f} ms) for its centred STFT. Pad or drop the clip."
+                f"{name}: clip {i} has {clip.numel()} samples; at least {min_samples} "
+                f"({1000 * min_samples / expected_rate:.0f} ms) are needed for one analysis frame."
             )
-        if not torch.isfinite(clip).all():
+        # one cheap reduction first (NaN/inf make the sum non-finite), the exact check only when it fires
+        if not torch.isfinite(clip.sum()) and not torch.isfinite(clip).all():
             raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
         clips.append(clip.to(torch.float32))
     return clips
@@ -150,7 +158,7 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
     ) -> BatchFeature:
         """Compute the features of one clip or a batch (see the class docstring for shapes)."""
         name = type(self).__name__
-        clips = _as_mono_clips(raw_speech, sampling_rate, self.sampling_rate, self.min_samples, name)
+        clips = validate_waveforms(raw_speech, sampling_rate, self.sampling_rate, self.min_samples, name)
         return_power_spectrum = self.return_power_spectrum if return_power_spectrum is None else return_power_spectrum
         device = torch.device(device) if device is not None else clips[0].device
         half = self.n_fft // 2

@@ -1,0 +1,10 @@
+"""Model folders are self-contained for remote code, so shared helpers are copied: the copies must not drift."""
+import inspect
+
+from hf_audio_cr.models.cr_audiomae import feature_extraction_cr_audiomae as audiomae_fe
+from hf_audio_cr.models.hear import feature_extraction_hear as hear_fe
+
+
+def test_waveform_validation_is_the_same_in_both_feature_extractors():
+    assert inspect.getsource(hear_fe.validate_waveforms) == inspect.getsource(audiomae_fe.validate_waveforms)
+    assert hear_fe.RESAMPLE_HINT == audiomae_fe.RESAMPLE_HINT
