@@ -1,0 +1,106 @@
+"""Seconds per optimizer step of CRTrainer for k = 1, 2, 6 views, and CR-step(k) / (k x baseline step).
+
+The baseline is plain BCE fine-tuning (k = 1, lambda = 0) with the same augmentations. A ratio <= 1 means
+running the k views as one batched forward costs no more than k separate baseline steps.
+
+    python scripts/bench_cr_step.py [--models tiny vit-b] [--batch_size 2] [--steps 3] [--rounds 2]
+"""
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile as sf
+import torch
+import torchaudio
+
+from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.training import CRTrainer, CRTrainingArguments
+
+AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
+CONFIGS = {
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128),
+    "vit-b": dict(max_length=1024),  # the paper's ViT-B, 10.24 s input
+}
+
+
+def real_batch(batch_size: int, max_length: int, num_labels: int) -> dict:
+    waves = []
+    for path in sorted(AUDIO.glob("*.ogg")):
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        waves.append(torchaudio.functional.resample(torch.from_numpy(data.mean(1)), rate, 16000))
+    waves = [waves[i % len(waves)] for i in range(batch_size)]
+    features = AudioMAEFeatureExtractor(max_length=max_length)(waves, sampling_rate=16000, long_audio="truncate")
+    labels = torch.zeros(batch_size, num_labels)
+    labels[torch.arange(batch_size), torch.arange(batch_size) % num_labels] = 1.0
+    return {"input_values": features["input_values"], "labels": labels}
+
+
+def step_times(model_name: str, num_views: int, batch_size: int, steps: int, output_dir: str) -> list[float]:
+    torch.manual_seed(0)
+    model = CRAudioMAEForAudioClassification(CRAudioMAEConfig(**CONFIGS[model_name]))
+    args = CRTrainingArguments(
+        output_dir=output_dir, use_cpu=not torch.cuda.is_available(), report_to="none", num_views=num_views,
+        cr_weight=2.0 if num_views > 1 else 0.0, time_mask=min(192, CONFIGS[model_name]["max_length"] // 2),
+    )
+    trainer = CRTrainer(model=model, args=args)
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop; we call training_step directly
+    optimizer = trainer.create_optimizer()
+    batch = {k: v.to(args.device) for k, v in real_batch(batch_size, model.config.max_length, model.config.num_labels).items()}
+    model.to(args.device).train()
+    times = []
+    for step in range(steps + 1):  # the first step warms up allocators and kernels
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        trainer.training_step(model, dict(batch))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        if step:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["tiny", "vit-b"], choices=sorted(CONFIGS))
+    parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 6])
+    parser.add_argument("--batch_size", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per setting and round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--output", default="outputs/bench_cr_step.json")
+    args = parser.parse_args()
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+    # Rounds interleave the k values so that load from other processes hits all of them alike; the fastest
+    # step of each setting is reported (the least disturbed one on a shared machine).
+    times = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for _ in range(args.rounds):
+            for model_name in args.models:
+                for k in args.views:
+                    times.setdefault((model_name, k), []).extend(
+                        step_times(model_name, k, args.batch_size, args.steps, scratch))
+    rows = []
+    for model_name in args.models:
+        baseline = min(times[(model_name, 1)])
+        for k in args.views:
+            step = min(times[(model_name, k)])
+            rows.append({"model": model_name, "num_views": k, "batch_size": args.batch_size, "seconds_per_step": step,
+                         "median_seconds_per_step": statistics.median(times[(model_name, k)]),
+                         "ratio_to_k_baseline_steps": step / (k * baseline)})
+    print(f"CR step time ({device}; fastest of {args.rounds} x {args.steps} steps, each round after one warm-up)")
+    print(f"{'model':<6} {'k':>2} {'batch':>5} {'s/step':>9} {'median':>9} {'CR(k)/(k x base)':>17}")
+    for row in rows:
+        print(f"{row['model']:<6} {row['num_views']:>2} {row['batch_size']:>5} {row['seconds_per_step']:>9.4f} "
+              f"{row['median_seconds_per_step']:>9.4f} {row['ratio_to_k_baseline_steps']:>17.3f}")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps({"device": device, "steps": args.steps, "rounds": args.rounds, "results": rows}, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
