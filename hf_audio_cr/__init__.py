@@ -51,6 +51,5 @@ from .training.hear_trainers import (
     HEARTokenizerTrainingArguments,
 )
 from .training.hear_downstream import build_hear_classifier, compute_accuracy, esc50_cross_validate
-from .benchmark import BenchmarkArguments, run_benchmark
 from .export import OnnxAudioClassifier, export_onnx
 from .hub import PushToHubArguments, build_hub_folder, push_folder
