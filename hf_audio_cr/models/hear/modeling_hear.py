@@ -25,8 +25,8 @@ from transformers.utils import ModelOutput, logging
 from .configuration_hear import HEARConfig
 from .modeling_hear_layers import (
     HEARFrontEnd,
-    HEARRelativePositionAttention,
     check_input_values,
+    init_hear_weights,
     lengths_to_mask,
     relative_encoder_from,
     token_lengths,
@@ -126,25 +126,9 @@ class HEARPreTrainedModel(PreTrainedModel):
     accepts_loss_kwargs = False
 
     def _init_weights(self, module):
-        std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv1d)):
-            init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            init.trunc_normal_(module.weight, std=std)
-        elif isinstance(module, (nn.LayerNorm, nn.BatchNorm1d)):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-            if isinstance(module, nn.BatchNorm1d):
-                init.zeros_(module.running_mean)
-                init.ones_(module.running_var)
-                init.zeros_(module.num_batches_tracked)
-        elif isinstance(module, HEARRelativePositionAttention):
-            init.zeros_(module.content_bias)
-            init.zeros_(module.position_bias)
-        elif isinstance(module, HEARTaskModel):
-            init.trunc_normal_(module.position_embeddings, std=std)
+        init_hear_weights(module, self.config.initializer_range)
+        if isinstance(module, HEARTaskModel):
+            init.trunc_normal_(module.position_embeddings, std=self.config.initializer_range)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         # Remote code: a folder saved from any HEAR class loads with every Auto entry point.

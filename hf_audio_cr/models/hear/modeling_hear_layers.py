@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 
@@ -229,3 +230,24 @@ __all__ = [
     "lengths_to_mask",
     "relative_encoder_from",
 ]
+
+
+def init_hear_weights(module: nn.Module, std: float) -> None:
+    """Weight init shared by the tokenizer and the acoustic/task models: truncated-normal projections and
+    embeddings, unit norms (BatchNorm statistics reset), zero relative-attention biases."""
+    if isinstance(module, (nn.Linear, nn.Conv1d)):
+        init.trunc_normal_(module.weight, std=std)
+        if module.bias is not None:
+            init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        init.trunc_normal_(module.weight, std=std)
+    elif isinstance(module, (nn.LayerNorm, nn.BatchNorm1d)):
+        init.ones_(module.weight)
+        init.zeros_(module.bias)
+        if isinstance(module, nn.BatchNorm1d):
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+    elif isinstance(module, HEARRelativePositionAttention):
+        init.zeros_(module.content_bias)
+        init.zeros_(module.position_bias)

@@ -20,8 +20,8 @@ from transformers.utils import ModelOutput
 from .configuration_hear import HEARTokenizerConfig
 from .modeling_hear_layers import (
     HEARFrontEnd,
-    HEARRelativePositionAttention,
     check_input_values,
+    init_hear_weights,
     lengths_to_mask,
     relative_encoder_from,
     token_lengths,
@@ -130,20 +130,8 @@ class HEARTokenizerModel(PreTrainedModel):
         self.post_init()
 
     def _init_weights(self, module):
-        std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv1d)):
-            init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            init.trunc_normal_(module.weight, std=std)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-        elif isinstance(module, HEARRelativePositionAttention):
-            init.zeros_(module.content_bias)
-            init.zeros_(module.position_bias)
-        elif isinstance(module, HEARGumbelVectorQuantizer):
+        init_hear_weights(module, self.config.initializer_range)
+        if isinstance(module, HEARGumbelVectorQuantizer):
             init.normal_(module.codebook, std=1.0)
             init.constant_(module.temperature, self.config.gumbel_init_temperature)
 
