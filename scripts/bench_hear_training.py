@@ -86,7 +86,7 @@ def main():
                     AudioClassificationCollator(fe, label_column="label"), b, 16, cli.steps))
     load = os.getloadavg()[0]
     print(f"\nCPU, {cli.threads} torch threads, load average {load:.1f} on {os.cpu_count()} cores (shared machine: noisy)")
-    print(f"| stage | trainable params (M) | batch | s/step | paper batch | s/step scaled to paper batch |\n|---|---|---|---|---|---|")
+    print("| stage | trainable params (M) | batch | s/step | paper batch | s/step scaled to paper batch |\n|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['stage']} | {r['params_M']:.2f} | {r['batch']} | {r['s_per_step']:.2f} | {r['paper_batch']} | {r['s_per_step_at_paper_batch']:.1f} |")
     Path(cli.output).parent.mkdir(parents=True, exist_ok=True)

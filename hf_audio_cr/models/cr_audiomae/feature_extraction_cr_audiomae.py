@@ -6,7 +6,6 @@ Self-contained (only transformers/torch/torchaudio imports) so it travels as rem
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 import torch
