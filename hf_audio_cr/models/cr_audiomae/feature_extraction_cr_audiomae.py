@@ -165,29 +165,39 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         mel, window, n_fft = self._filterbank(waveforms.device)
         batch, total = waveforms.shape[0], int(num_frames.max())
         out = waveforms.new_empty(batch, max(total, min_rows), self.num_mel_bins)
-        # Chunks of a few thousand frames keep the elementwise steps in cache on CPU (and bound memory on
-        # hour-long audio); on a GPU one chunk covers the whole batch. No Python loop runs over frames.
+        # Chunks of about `chunk_frames` frames keep the elementwise steps in cache on CPU (and bound memory on
+        # hour-long audio): whole clips in groups when they are short, time spans of one clip when long. On a GPU
+        # one chunk covers the batch. No Python loop runs over frames.
         rows = self.chunk_frames if waveforms.device.type == "cpu" else 1 << 22
-        step = max(1, rows // batch)
-        for start in range(0, total, step):
-            stop = min(start + step, total)
-            span = waveforms[:, start * self.window_shift : (stop - 1) * self.window_shift + self.window_size]
-            frames = span.unfold(-1, self.window_size, self.window_shift)
-            frames = frames - frames.mean(dim=-1, keepdim=True)  # Kaldi remove_dc_offset
-            # Kaldi pre-emphasis, first sample replicated: y[n] = x[n] - a x[n-1]; the same two roundings as
-            # torchaudio (a fused a*b+c differs in the last bit, which quiet frames' log energies amplify)
-            previous = torch.empty_like(frames)
-            previous[..., 1:] = frames[..., :-1]
-            previous[..., :1] = frames[..., :1]
-            emphasised = frames.sub_(previous.mul_(self.preemphasis))
-            spectrum = torch.fft.rfft(emphasised.mul_(window), n=n_fft)
-            parts = torch.view_as_real(spectrum).square_()
-            power = parts[..., 0].add_(parts[..., 1])
-            for first, low, high, weights in mel:  # Mel triangles are narrow: multiply each band by its FFT bins only
-                out[:, start:stop, first : first + weights.shape[1]] = power[..., low:high] @ weights
+        clips_per_chunk = max(1, rows // total)
+        step = total if clips_per_chunk > 1 else rows
+        for first_clip in range(0, batch, clips_per_chunk):
+            clips = slice(first_clip, first_clip + clips_per_chunk)
+            for start in range(0, total, step):
+                stop = min(start + step, total)
+                span = waveforms[clips, start * self.window_shift : (stop - 1) * self.window_shift + self.window_size]
+                out[clips, start:stop] = self._log_mel_power(span, mel, window, n_fft)
         out[:, :total].clamp_(min=torch.finfo(torch.float32).eps).log_()
         valid = torch.arange(out.shape[1], device=out.device)[None, :] < num_frames[:, None]
         return out.masked_fill_(~valid[..., None], self.padding_value)
+
+    def _log_mel_power(self, span: torch.Tensor, mel: list, window: torch.Tensor, n_fft: int) -> torch.Tensor:
+        """Mel energies (before the log) of every frame of `span` `(clips, samples)` -> `(clips, frames, bins)`."""
+        frames = span.unfold(-1, self.window_size, self.window_shift)
+        frames = frames - frames.mean(dim=-1, keepdim=True)  # Kaldi remove_dc_offset
+        # Kaldi pre-emphasis, first sample replicated: y[n] = x[n] - a x[n-1]; the same two roundings as
+        # torchaudio (a fused a*b+c differs in the last bit, which quiet frames' log energies amplify)
+        previous = torch.empty_like(frames)
+        previous[..., 1:] = frames[..., :-1]
+        previous[..., :1] = frames[..., :1]
+        emphasised = frames.sub_(previous.mul_(self.preemphasis))
+        spectrum = torch.fft.rfft(emphasised.mul_(window), n=n_fft)
+        parts = torch.view_as_real(spectrum).square_()
+        power = parts[..., 0].add_(parts[..., 1])
+        energies = power.new_empty(*power.shape[:-1], self.num_mel_bins)
+        for first, low, high, weights in mel:  # Mel triangles are narrow: multiply each band by its FFT bins only
+            energies[..., first : first + weights.shape[1]] = power[..., low:high] @ weights
+        return energies
 
     def __call__(
         self,
