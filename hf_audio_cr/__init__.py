@@ -31,25 +31,29 @@ from .data import (
     load_audioset,
 )
 from .training import (
+    ASTTeacher,
     AudiosetWeightedSampler,
+    CRAudioMAETeacher,
     CRTrainer,
     CRTrainingArguments,
-    SemiSupervisedCRTrainer,
-    audioset_compute_metrics,
-    consistency_loss,
-    exit_distributed_run,
-    make_views,
-)
-from .training.hear_teachers import ASTTeacher, CRAudioMAETeacher, HEARTeacher, add_teacher_features, load_teacher
-from .training.hear_trainers import (
     HEARFineTuningArguments,
     HEARFineTuningTrainer,
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
     HEARPretrainingCollator,
+    HEARTeacher,
     HEARTokenizerTrainer,
     HEARTokenizerTrainingArguments,
+    SemiSupervisedCRTrainer,
+    add_teacher_features,
+    audioset_compute_metrics,
+    build_hear_classifier,
+    compute_accuracy,
+    consistency_loss,
+    esc50_cross_validate,
+    exit_distributed_run,
+    load_teacher,
+    make_views,
 )
-from .training.hear_downstream import build_hear_classifier, compute_accuracy, esc50_cross_validate
 from .export import OnnxAudioClassifier, export_onnx
 from .hub import PushToHubArguments, build_hub_folder, push_folder

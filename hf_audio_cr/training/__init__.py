@@ -2,16 +2,42 @@
 from .augment import make_views, mixup, random_erasing, spec_augment
 from .cr_trainer import CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer
 from .distributed import exit_distributed_run
+from .hear_downstream import build_hear_classifier, compute_accuracy, esc50_cross_validate
+from .hear_teachers import ASTTeacher, CRAudioMAETeacher, HEARTeacher, add_teacher_features, load_teacher
+from .hear_trainers import (
+    HEARFineTuningArguments,
+    HEARFineTuningTrainer,
+    HEARMAMTrainer,
+    HEARMAMTrainingArguments,
+    HEARPretrainingCollator,
+    HEARTokenizerTrainer,
+    HEARTokenizerTrainingArguments,
+)
 from .losses import consistency_loss
 from .metrics import AUDIOSET_MAP_PATH, audioset_compute_metrics, load_audioset_metric
 from .sampling import AudiosetWeightedSampler, audioset_sample_weights
 
 __all__ = [
     "AUDIOSET_MAP_PATH",
+    "ASTTeacher",
     "AudiosetWeightedSampler",
+    "CRAudioMAETeacher",
     "CRTrainer",
     "CRTrainingArguments",
+    "HEARFineTuningArguments",
+    "HEARFineTuningTrainer",
+    "HEARMAMTrainer",
+    "HEARMAMTrainingArguments",
+    "HEARPretrainingCollator",
+    "HEARTeacher",
+    "HEARTokenizerTrainer",
+    "HEARTokenizerTrainingArguments",
     "SemiSupervisedCRTrainer",
+    "add_teacher_features",
+    "build_hear_classifier",
+    "compute_accuracy",
+    "esc50_cross_validate",
+    "load_teacher",
     "audioset_compute_metrics",
     "audioset_sample_weights",
     "consistency_loss",
