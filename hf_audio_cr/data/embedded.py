@@ -2,7 +2,8 @@
 
 Nothing is downloaded: the drum hits of ``hydrogen-data`` (GMRockKit), the spoken prompts of
 ``asterisk-core-sounds-en-wav`` and ``alsa-utils``, and a few ``sound-theme-freedesktop`` sounds are
-mixed into 10 s scenes (1-4 events at random offsets and gains over low background noise) and
+mixed into 10 s scenes (1-4 sources, each heard 1-3 times at random offsets and gains, over low
+background noise) and
 written as local parquet files with AudioSet's schema (``video_id``, ``audio`` as 48 kHz FLAC,
 ``labels`` as MIDs, ``human_labels``), so the real AudioSet loader reads them back unchanged.
 
@@ -177,9 +178,10 @@ def _pink_noise(rng: np.random.Generator, num_samples: int) -> np.ndarray:
 
 def synthesize_scene(sources: Sequence[SourceRecording], rng: np.random.Generator, cache: Dict[Path, np.ndarray],
                      sampling_rate: int = 48000, scene_seconds: float = 10.0, max_events: int = 4,
-                     noise_dbfs: float = -50.0) -> Tuple[np.ndarray, List[str], List[str]]:
-    """One scene: 1..max_events events from distinct groups at random offsets and gains (-20..-3 dB
-    peak) over pink noise at ``noise_dbfs`` RMS. Returns (waveform, labels, source file names)."""
+                     noise_dbfs: float = -50.0, max_repeats: int = 3) -> Tuple[np.ndarray, List[str], List[str]]:
+    """One scene: 1..max_events sources from distinct groups, each heard 1..max_repeats times (a drummer
+    hits more than once) at random offsets and gains (-20..-3 dB peak), over pink noise at ``noise_dbfs``
+    RMS. Returns (waveform, labels, source file names)."""
     num_samples = int(round(scene_seconds * sampling_rate))
     scene = _pink_noise(rng, num_samples) * np.float32(10 ** (noise_dbfs / 20))
     groups = sorted({s.group for s in sources})
@@ -190,15 +192,17 @@ def synthesize_scene(sources: Sequence[SourceRecording], rng: np.random.Generato
         source = members[int(rng.integers(len(members)))]
         if source.path not in cache:
             cache[source.path] = _load_mono(source.path, sampling_rate)
-        event = cache[source.path]
+        recording = cache[source.path]
         max_len = int(source.max_event_seconds * sampling_rate)
-        if event.shape[0] > max_len:  # a random excerpt of a long prompt
-            start = int(rng.integers(event.shape[0] - max_len + 1))
-            event = event[start:start + max_len]
-        event = event[: num_samples]
-        offset = int(rng.integers(num_samples - event.shape[0] + 1))
-        gain = np.float32(10 ** (rng.uniform(-20.0, -3.0) / 20))
-        scene[offset:offset + event.shape[0]] += gain * event
+        for _ in range(int(rng.integers(1, max_repeats + 1))):
+            event = recording
+            if event.shape[0] > max_len:  # a random excerpt of a long prompt
+                start = int(rng.integers(event.shape[0] - max_len + 1))
+                event = event[start:start + max_len]
+            event = event[:num_samples]
+            offset = int(rng.integers(num_samples - event.shape[0] + 1))
+            gain = np.float32(10 ** (rng.uniform(-20.0, -3.0) / 20))
+            scene[offset:offset + event.shape[0]] += gain * event
         labels.extend(m for m in source.labels if m not in labels)
         used.append(str(source.path))
     peak = float(np.abs(scene).max())
