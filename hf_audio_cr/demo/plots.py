@@ -25,7 +25,7 @@ def plot_training_curves(histories: Dict[str, List[dict]], path) -> Path:
             ax_loss.plot(*zip(*train), label=name, color=color, alpha=0.8)
         if evals:
             ax_map.plot(*zip(*evals), marker="o", label=name, color=color, alpha=0.8)
-    ax_loss.set(xlabel="step", ylabel="training loss (BCE + λ·CR)", title="Training loss")
+    ax_loss.set(xlabel="step", ylabel="training loss (BCE + λ·CR)", title="Training loss", yscale="log")
     ax_map.set(xlabel="step", ylabel="mAP", title="Validation mAP")
     for ax in (ax_loss, ax_map):
         ax.grid(alpha=0.3)
