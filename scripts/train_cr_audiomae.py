@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, set_seed
 
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.data import (
@@ -16,6 +16,7 @@ from hf_audio_cr.data import (
 from hf_audio_cr.training import (
     CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer, audioset_compute_metrics, exit_distributed_run
 )
+from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
 
 
 @dataclass
@@ -68,6 +69,7 @@ def build_model(model_args, label_set):
 
 def main(argv=None):
     model_args, data, args = parse_args(sys.argv[1:] if argv is None else argv)
+    set_seed(args.seed)  # before the model is built: the same seed gives the same initial weights
     model, extractor = build_model(model_args, data.label_set)
 
     def audioset(config, split, files, streaming):
@@ -85,7 +87,7 @@ def main(argv=None):
     if data.unlabeled_dataset_config or data.unlabeled_files:  # Eq. 7: a second, unlabeled stream
         kwargs["unlabeled_dataset"] = audioset(data.unlabeled_dataset_config, data.train_split, data.unlabeled_files, True)
     trainer = (SemiSupervisedCRTrainer if "unlabeled_dataset" in kwargs else CRTrainer)(**kwargs)
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir))
     trainer.save_model()
     if evaluation is not None:  # evaluation clips are never skipped silently: a bad one raises with its id
         trainer.data_collator = AudioClassificationCollator(extractor, quality=AudioQualityPolicy(mode="eval"), long_audio="truncate")
