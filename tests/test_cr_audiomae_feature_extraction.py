@@ -95,3 +95,9 @@ def test_bad_input_gets_a_clear_error(real_clips, make_input, kwargs, message):
     fe = AudioMAEFeatureExtractor()
     with pytest.raises(ValueError, match=message):
         fe(make_input(real_clips["robin.ogg"]), **kwargs)
+
+
+def test_soundfile_stereo_layout_is_named_as_multi_channel(real_clips):
+    clip = real_clips["trumpet.ogg"]
+    with pytest.raises(ValueError, match="multi-channel audio"):
+        AudioMAEFeatureExtractor()(np.stack([clip, clip], axis=1), sampling_rate=16000)  # (samples, 2)

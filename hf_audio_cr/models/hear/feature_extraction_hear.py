@@ -31,6 +31,11 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
     if sampling_rate != expected_rate:
         raise ValueError(f"{name}: got audio at {sampling_rate} Hz but the model expects {expected_rate} Hz; {RESAMPLE_HINT}.")
     if isinstance(raw_speech, (np.ndarray, torch.Tensor)) and raw_speech.ndim == 2:
+        if raw_speech.shape[-1] < min_samples <= raw_speech.shape[0]:  # soundfile's (samples, channels) layout
+            raise ValueError(
+                f"{name}: got an array of shape {tuple(raw_speech.shape)}, which looks like multi-channel audio "
+                "(samples, channels); pass mono audio, e.g. `waveform.mean(axis=1)`."
+            )
         raw_speech = list(raw_speech)
     elif isinstance(raw_speech, (np.ndarray, torch.Tensor)) or not isinstance(raw_speech, (list, tuple)):
         raw_speech = [raw_speech]
