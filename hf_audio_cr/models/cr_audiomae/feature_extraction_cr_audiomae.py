@@ -6,6 +6,7 @@ Self-contained (only transformers/torch/torchaudio imports) so it travels as rem
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -75,6 +76,23 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
             raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
         clips.append(clip.to(torch.float32))
     return clips
+
+
+@lru_cache(maxsize=8)  # built once per setting and device, not on every call
+def kaldi_filterbank(num_mel_bins: int, window_size: int, sampling_rate: float, device: str, band: int = 32):
+    """Kaldi's Mel matrix cut into bands of `band` Mel bins, each with the FFT-bin range it touches, plus the
+    Hanning window and FFT size: `(bands, window, n_fft)`."""
+    n_fft = 1 << (window_size - 1).bit_length()  # Kaldi's round_to_power_of_two
+    mel, _ = get_mel_banks(num_mel_bins, n_fft, sampling_rate, 20.0, 0.0, 100.0, -500.0, 1.0)
+    mel = torch.nn.functional.pad(mel, (0, 1))  # Nyquist bin carries no Mel weight, as in Kaldi
+    bands = []
+    for first in range(0, num_mel_bins, band):
+        block = mel[first : first + band]
+        used = (block > 0).any(dim=0).nonzero().flatten()
+        low, high = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+        bands.append((first, low, high, block[:, low:high].T.contiguous().to(device)))
+    window = torch.hann_window(window_size, periodic=False).to(device=device, dtype=torch.float32)
+    return tuple(bands), window, n_fft
 
 
 class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
@@ -150,19 +168,8 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     def window_shift(self) -> int:
         return int(self.sampling_rate * self.frame_shift_ms / 1000)
 
-    def _filterbank(self, device: torch.device, band: int = 32) -> tuple[list, torch.Tensor, int]:
-        """Kaldi's Mel matrix cut into bands of `band` Mel bins, each with the FFT-bin range it touches."""
-        n_fft = 1 << (self.window_size - 1).bit_length()  # Kaldi's round_to_power_of_two
-        mel, _ = get_mel_banks(self.num_mel_bins, n_fft, float(self.sampling_rate), 20.0, 0.0, 100.0, -500.0, 1.0)
-        mel = torch.nn.functional.pad(mel, (0, 1))  # Nyquist bin carries no Mel weight, as in Kaldi
-        bands = []
-        for first in range(0, self.num_mel_bins, band):
-            block = mel[first : first + band]
-            used = (block > 0).any(dim=0).nonzero().flatten()
-            low, high = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
-            bands.append((first, low, high, block[:, low:high].T.contiguous().to(device)))
-        window = torch.hann_window(self.window_size, periodic=False)
-        return bands, window.to(device=device, dtype=torch.float32), n_fft
+    def _filterbank(self, device: torch.device) -> tuple[tuple, torch.Tensor, int]:
+        return kaldi_filterbank(self.num_mel_bins, self.window_size, float(self.sampling_rate), str(device))
 
     def fbank(self, waveforms: torch.Tensor, num_frames: torch.Tensor, min_rows: int = 0) -> torch.Tensor:
         """Log-Mel frames `(batch, max(num_frames, min_rows), num_mel_bins)` of zero-mean, right-padded waveforms;
