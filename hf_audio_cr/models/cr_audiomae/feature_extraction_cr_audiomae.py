@@ -122,7 +122,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         mean (`float`, defaults to -4.2677393) / std (`float`, defaults to 4.5689974): AudioSet fbank statistics.
         long_audio (`str`, defaults to `"window"`): `"window"` or `"truncate"`.
         window_hop (`int`, defaults to 512): frames between window starts (50 % overlap).
-        chunk_frames (`int`, defaults to 2048): frames (summed over the batch) transformed at once on CPU.
+        chunk_frames (`int`, defaults to 1024): frames (summed over the batch) transformed at once on CPU.
     """
 
     model_input_names = ["input_values", "window_mask"]
@@ -141,7 +141,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         std: float = 4.5689974,
         long_audio: str = "window",
         window_hop: int = 512,
-        chunk_frames: int = 2048,
+        chunk_frames: int = 1024,
         padding_value: float = 0.0,
         **kwargs,
     ):
