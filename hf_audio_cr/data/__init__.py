@@ -17,8 +17,10 @@ from .quality import (
     AudioQualityCallback,
     AudioQualityPolicy,
     BadAudioError,
+    SafeAudioDecoding,
     UnreadableAudio,
     safe_decode,
+    with_safe_audio,
 )
 from .downstream import (
     ESC50_CLASSES,

@@ -20,6 +20,8 @@ import numpy as np
 import soundfile as sf
 from datasets import Audio, ClassLabel, DatasetDict
 
+from .quality import with_safe_audio
+
 PathLike = Union[str, os.PathLike]
 
 # ESC-50 classes by `target` (0-49), as in the dataset's meta/esc50.csv.
@@ -52,7 +54,9 @@ _AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 
 
 def _finish(dataset_dict: DatasetDict, sampling_rate: int) -> DatasetDict:
-    return DatasetDict({name: ds.cast_column("audio", Audio(sampling_rate=sampling_rate)) for name, ds in dataset_dict.items()})
+    """Audio at ``sampling_rate``, decoded per row by the bad-audio-safe path (``with_safe_audio``): a 0-byte or
+    non-audio file becomes a marker the quality policy skips and counts (training) or names (evaluation)."""
+    return with_safe_audio(dataset_dict, sampling_rate)
 
 
 def _load_files(path: PathLike, revision: Optional[str], data_files=None, split=None, cache_dir=None):
