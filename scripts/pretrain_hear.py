@@ -15,6 +15,7 @@ from hf_audio_cr.models.hear import (
     HEARTokenizerModel,
 )
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.paths import check_local_or_hub
 from hf_audio_cr.training.hear_trainers import (
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
@@ -30,7 +31,7 @@ def main(argv):
     data_args, args = parse_yaml_and_cli(parser, argv)
     if not args.tokenizer_name_or_path:
         raise ValueError("Set tokenizer_name_or_path to the stage-1 output folder (train_hear_tokenizer.py).")
-    tokenizer = HEARTokenizerModel.from_pretrained(args.tokenizer_name_or_path)
+    tokenizer = HEARTokenizerModel.from_pretrained(check_local_or_hub(args.tokenizer_name_or_path, hint="(--tokenizer_name_or_path)"))
     config = HEARConfig(**(data_args.config_overrides or {}), tokenizer_config=tokenizer.config.to_dict())
     model = HEARForMaskedAcousticModeling(config)
     feature_extractor = HEARFeatureExtractor()
