@@ -67,12 +67,13 @@ def step_times(model_name: str, num_views: int, batch_size: int, steps: int, out
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["tiny", "vit-b"], choices=sorted(CONFIGS))
-    parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 6])
-    parser.add_argument("--batch_size", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=["tiny", "vit-b"], choices=sorted(CONFIGS),
+                        help="model sizes to time (tiny: 2 blocks of width 32; vit-b: the paper's encoder)")
+    parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 6], help="k values (views per clip) to time")
+    parser.add_argument("--batch_size", type=int, default=2, help="clips per step")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting and round")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--output", default="outputs/bench_cr_step.json")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds over all settings; the fastest is reported")
+    parser.add_argument("--output", default="outputs/bench_cr_step.json", help="JSON file for the results")
     args = parser.parse_args()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
     # Rounds interleave the k values so that load from other processes hits all of them alike; the fastest

@@ -56,8 +56,8 @@ def measure(path: str) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
-    parser.add_argument("--output", default="outputs/bench_long_audio_memory.json")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60], help="lengths of the test files, in minutes")
+    parser.add_argument("--output", default="outputs/bench_long_audio_memory.json", help="JSON file for the results")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
