@@ -203,6 +203,10 @@ def _load_raw(path, name, split, streaming, data_files, revision, audio_dir, cac
     import datasets
 
     path = os.fspath(path)
+    if path.endswith(".csv") and data_files is not None:
+        raise ValueError(
+            f"load_audioset({path!r}, data_files=...): give either a segments CSV or parquet data_files, not both."
+        )
     if path.endswith(".csv"):
         columns = _read_segments_csv(Path(path), Path(audio_dir) if audio_dir else Path(path).parent)
         features = datasets.Features(
@@ -335,6 +339,11 @@ def write_audioset_parquet(
             audio = (audio["array"], audio["sampling_rate"])
         if not isinstance(audio, (bytes, bytearray)):
             wave, rate = np.asarray(audio[0], dtype=np.float32), int(audio[1])
+            if not np.isfinite(wave).all():  # soundfile would fail with a bare AssertionError
+                raise ValueError(
+                    f"write_audioset_parquet: clip {clip['video_id']!r} has {int((~np.isfinite(wave)).sum())} NaN/inf "
+                    "samples, which FLAC cannot store; clean the waveform (e.g. np.nan_to_num) or leave the clip out."
+                )
             if rate != sampling_rate and wave.size:
                 wave = torchaudio.functional.resample(torch.from_numpy(wave.T.copy()), rate, sampling_rate).numpy().T
             buffer = io.BytesIO()
