@@ -66,8 +66,8 @@ class AudioClassificationCollator:
                 f"AudioQualityPolicy(sampling_rate={self.quality.sampling_rate}) does not match the feature "
                 f"extractor's sampling_rate={rate}; build the policy with sampling_rate={rate}."
             )
-        if self.quality.min_seconds is None:  # the policy's floor: this extractor's real minimum
-            self.quality.min_samples = max(self.quality.min_samples, self._min_samples(feature_extractor))
+        # the policy's floor is never below this extractor's real minimum (shorter clips would raise inside it)
+        self.quality.min_samples = max(self.quality.min_samples, self._min_samples(feature_extractor))
         if max_seconds is not None and max_seconds <= 0:
             raise ValueError(f"AudioClassificationCollator(max_seconds={max_seconds}): give a positive length or None.")
         self.max_seconds = max_seconds
