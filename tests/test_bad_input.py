@@ -278,8 +278,8 @@ def test_hear_config_override_typos_are_refused(script, tmp_path):
     config = tmp_path / "typo.yaml"
     config.write_text(yaml.safe_dump(values))
     with pytest.raises(ValueError, match=r"unknown HEAR(Tokenizer)?Config fields 'hiden_size' \(did you mean 'hidden_size'\?\)"):
-        _script_main(script)([str(config), "--output_dir", str(tmp_path / "run"), "--distillation_weight", "0"]
-                             if script == "train_hear_tokenizer.py" else [str(config), "--output_dir", str(tmp_path / "run")])
+        extra = {"train_hear_tokenizer.py": ["--distillation_weight", "0"], "finetune_hear.py": ["--variant", "scratch"]}
+        _script_main(script)([str(config), "--output_dir", str(tmp_path / "run"), *extra.get(script, [])])
 
 
 def test_tokenizer_script_without_a_teacher_names_the_flag(tmp_path):
