@@ -44,6 +44,8 @@ class HEARDownstreamDataArguments:
     )
 
     def __post_init__(self):
+        # before any data is read: a typo such as `hiden_size` would train the default width
+        self.config_overrides = check_config_overrides(HEARConfig, self.config_overrides) or None
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ValueError(f"max_seconds must be > 0 (or null for whole clips), got {self.max_seconds}.")
 
