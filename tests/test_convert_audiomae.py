@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from hf_audio_cr import CRAudioMAEForAudioClassification
+from hf_audio_cr import CRAudioMAEForAudioClassification, CRAudioMAEModel
 from hf_audio_cr.models.cr_audiomae.convert_audiomae_checkpoint import load_original_state_dict
 
 timm = pytest.importorskip("timm")  # in the test extras: a missing timm fails loudly at install, not here
@@ -53,6 +53,97 @@ def test_original_checkpoint_converts_with_matching_logits(tmp_path):
     # the stored position table is loaded as is, never regenerated, and stays frozen (AudioMAE never trains it)
     assert torch.equal(model.audiomae.embeddings.position_embeddings, state["pos_embed"])
     assert not model.audiomae.embeddings.position_embeddings.requires_grad
+
+
+REFERENCE = ROOT / "tests" / "fixtures" / "reference"  # outputs of the original AudioMAE code, see AUDIOMAE_FIXTURES.md
+
+
+def convert_with_the_script(checkpoint, output_dir, *flags):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/convert_audiomae_checkpoint.py"), str(checkpoint), str(output_dir), *flags],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_original_finetune_checkpoint_gives_the_recorded_logits(tmp_path):
+    # written by AudioMAE's own save_model: model, optimizer, epoch, scaler and args (an argparse.Namespace)
+    from safetensors.torch import load_file
+
+    stdout = convert_with_the_script(REFERENCE / "audiomae_small_finetune.pth", tmp_path / "converted", "--num-attention-heads", "4")
+    assert "missing keys (freshly initialised): none" in stdout and "unexpected keys (not used): none" in stdout
+    model = CRAudioMAEForAudioClassification.from_pretrained(tmp_path / "converted").eval()
+    recorded = load_file(REFERENCE / "audiomae_small_finetune_io.safetensors")
+    with torch.no_grad():
+        out = model.audiomae(recorded["fbank"])
+        logits = model.head(out.pooler_output)
+    assert (out.pooler_output - recorded["pooled"]).abs().max().item() <= 1e-5
+    assert (logits - recorded["logits"]).abs().max().item() <= 1e-5
+    original = load_original_state_dict(REFERENCE / "audiomae_small_finetune.pth")
+    table = model.audiomae.embeddings.position_embeddings
+    assert torch.equal(table, original["pos_embed"]) and not table.requires_grad
+
+
+def test_original_mae_checkpoint_gives_the_recorded_encoder_tokens(tmp_path):
+    from safetensors.torch import load_file
+
+    stdout = convert_with_the_script(REFERENCE / "audiomae_small_pretrain.pth", tmp_path / "converted", "--num-attention-heads", "4")
+    assert "decoder_pred.weight" in stdout and "'norm.weight'" in stdout  # the MAE decoder and final norm are reported
+    model = CRAudioMAEModel.from_pretrained(tmp_path / "converted").eval()
+    original = load_original_state_dict(REFERENCE / "audiomae_small_pretrain.pth")
+    fbank = load_file(REFERENCE / "audiomae_small_finetune_io.safetensors")["fbank"]
+    recorded = load_file(REFERENCE / "audiomae_small_pretrain_io.safetensors")["encoder_tokens"]
+    with torch.no_grad():
+        tokens = model(fbank).last_hidden_state
+    # forward_encoder ends with the MAE's own `norm`, which fine-tuning replaces by fc_norm over the mean
+    tokens = torch.nn.functional.layer_norm(tokens, (tokens.shape[-1],), original["norm.weight"], original["norm.bias"], 1e-6)
+    assert tokens.shape == recorded.shape == (2, 513, 64)
+    assert (tokens - recorded).abs().max().item() <= 1e-5
+    assert not model.embeddings.position_embeddings.requires_grad
+
+
+@pytest.mark.parametrize("name", ["finetune_vit_base_patch16_audioset_1024x128",
+                                  "pretrain_mae_vit_base_patch16_dec512d8b_decoder_mode1"])
+def test_full_size_original_keys_map_onto_the_paper_model(name):
+    import json
+
+    from hf_audio_cr.models.cr_audiomae.convert_audiomae_checkpoint import config_from_state_dict, convert_state_dict
+
+    listing = json.loads((REFERENCE / "audiomae_vit_b_keys.json").read_text())[name]
+    original = {key: torch.empty(shape, device="meta") for key, shape, _ in listing["keys [name, shape, dtype]"]}
+    config = config_from_state_dict(original)
+    with torch.device("meta"):
+        ours = CRAudioMAEForAudioClassification(config).state_dict()
+    converted, unused = convert_state_dict(original, config)
+    assert {k: tuple(v.shape) for k, v in converted.items()} == {k: tuple(ours[k].shape) for k in converted}
+    assert all(k.startswith(("decoder_", "mask_token", "norm.")) for k in unused)
+    if name.startswith("finetune"):  # every original tensor is used, every one of ours is filled
+        assert unused == [] and set(converted) == set(ours) and len(converted) == listing["n_tensors"] == 152
+        assert sum(v.numel() for v in original.values()) == listing["n_parameters"] == 86_053_391
+    else:  # the encoder of the released MAE setup (Swin decoder): all but fc_norm and the head
+        assert set(ours) - set(converted) == {"audiomae.fc_norm.weight", "audiomae.fc_norm.bias", "head.weight", "head.bias"}
+
+
+def test_only_argparse_namespace_is_allowed_beyond_tensors(tmp_path):
+    import argparse
+    import pathlib
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "payload_ran"), "w"))
+
+    weights = {"cls_token": torch.zeros(1, 1, 4)}
+    torch.save({"model": weights, "args": argparse.Namespace(lr=1e-3, model="vit_base_patch16")}, tmp_path / "ok.pth")
+    assert torch.equal(load_original_state_dict(tmp_path / "ok.pth")["cls_token"], weights["cls_token"])
+    # code inside the allowed class is still refused, and so is any other class
+    torch.save({"model": weights, "args": argparse.Namespace(hook=Payload())}, tmp_path / "namespace_payload.pth")
+    torch.save({"model": weights, "args": argparse.Namespace(output_dir=pathlib.PurePosixPath("out"))}, tmp_path / "path.pth")
+    for name in ("namespace_payload.pth", "path.pth"):
+        with pytest.raises(ValueError, match=rf"{name}: refused to load.*weights_only=True"):
+            load_original_state_dict(tmp_path / name)
+    assert not (tmp_path / "payload_ran").exists(), "the pickle payload was executed"
+    assert argparse.Namespace not in torch.serialization.get_safe_globals()  # allowed for our load only
 
 
 def test_pickle_with_code_is_refused(tmp_path):

@@ -1,11 +1,13 @@
 """Map original AudioMAE (facebookresearch/AudioMAE) and timm ViT weights onto CR-AudioMAE.
 
 The one place foreign weights are adapted: key renaming, `module.` prefixes, and resizing of the stored
-position table when the patch grid differs. Pickled checkpoints are read with `weights_only=True` only.
+position table when the patch grid differs. Pickled checkpoints are read with `weights_only=True` only, with one
+class allowed beyond tensors and containers: `argparse.Namespace`, the `args` that AudioMAE's `save_model` stores.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,10 @@ KEY_RULES = [
 ]
 
 
+# Everything a weights-only load may build beyond tensors and plain containers.
+ORIGINAL_CHECKPOINT_GLOBALS = [argparse.Namespace]
+
+
 @dataclass
 class ConversionReport:
     missing_keys: list[str] = field(default_factory=list)  # ours, not in the checkpoint (freshly initialised)
@@ -43,7 +49,10 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
         return load_file(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # AudioMAE's util/misc.py save_model stores the run's `args` (an argparse.Namespace) next to the weights;
+        # allow exactly that class. Its attributes still go through the weights-only unpickler.
+        with torch.serialization.safe_globals(ORIGINAL_CHECKPOINT_GLOBALS):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle with code in it, or not a torch file at all
         raise ValueError(
             f"{path}: refused to load: only plain tensors are read from pickled checkpoints "
