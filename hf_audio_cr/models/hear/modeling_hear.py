@@ -377,7 +377,17 @@ class HEARClassificationHead(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         pooled = self.dense(self.pool(hidden_states, attention_mask))
-        return self.out_proj(self.dropout(self.activation(self.norm(pooled))))
+        if self.training and pooled.shape[0] == 1:
+            # One clip has no batch variance (BatchNorm1d raises): normalise it with the running statistics, as
+            # in evaluation, and leave them unchanged -- a one-sample "batch mean" would be the clip itself. The
+            # affine weights still learn. Happens on an epoch's last batch or when bad clips were skipped.
+            normalised = F.batch_norm(
+                pooled, self.norm.running_mean, self.norm.running_var, self.norm.weight, self.norm.bias,
+                training=False, eps=self.norm.eps,
+            )
+        else:
+            normalised = self.norm(pooled)
+        return self.out_proj(self.dropout(self.activation(normalised)))
 
 
 class HEARForAudioClassification(HEARPreTrainedModel):
