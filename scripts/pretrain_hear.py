@@ -5,7 +5,7 @@
 """
 import sys
 
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, set_seed
 
 from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
 from hf_audio_cr.models.hear import (
@@ -34,6 +34,7 @@ def main(argv):
         raise ValueError("Set tokenizer_name_or_path to the stage-1 output folder (train_hear_tokenizer.py).")
     tokenizer = HEARTokenizerModel.from_pretrained(args.tokenizer_name_or_path)
     config = HEARConfig(**overrides, tokenizer_config=tokenizer.config.to_dict())
+    set_seed(args.seed)  # before the model: one seed, one set of initial weights
     model = HEARForMaskedAcousticModeling(config)
     feature_extractor = HEARFeatureExtractor()
     quality = AudioQualityPolicy(min_seconds=data_args.min_seconds)

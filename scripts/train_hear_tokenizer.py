@@ -5,7 +5,7 @@
 """
 import sys
 
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, set_seed
 
 from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
 from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
@@ -34,6 +34,7 @@ def main(argv):
     overrides = check_config_overrides(HEARTokenizerConfig, data_args.config_overrides)
     if teacher is not None:
         overrides["teacher_hidden_size"] = teacher.hidden_size
+    set_seed(args.seed)  # before the model: one seed, one set of initial weights
     model = HEARTokenizerModel(HEARTokenizerConfig(**overrides))
     dataset = load_pretraining_audio(data_args)
     if teacher is not None and data_args.precompute_teacher_features:

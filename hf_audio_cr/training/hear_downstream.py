@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from transformers import set_seed
 
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
 from .hear_trainers import HEAR_VARIANTS, HEARFineTuningArguments, HEARFineTuningTrainer, check_config_overrides
@@ -138,6 +139,7 @@ def finetune_and_evaluate(
     from hf_audio_cr.data import AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy
 
     names = train_dataset.features["label"].names
+    set_seed(args.seed)  # before the model: one seed, one set of initial task-model and head weights
     model = build_hear_classifier(
         args.variant, args.pretrained_model_name_or_path, dict(enumerate(names)), config_overrides
     )
