@@ -51,6 +51,14 @@ class _WindowedLogits(_LogitsOnly):
         return scores.masked_fill(~window_mask.bool()[..., None], float("-inf")).amax(dim=1)
 
 
+def materialize_windows(features: dict) -> dict:
+    """Streamed windows (``AudioMAEFeatureExtractor(long_audio="stream")``) as the tensors a graph takes."""
+    values = features.get("input_values")
+    if hasattr(values, "materialize"):
+        return {**{k: v for k, v in features.items() if k != "input_values"}, **values.materialize()}
+    return features
+
+
 def frame_padding_rule(model: torch.nn.Module) -> dict | None:
     """For models whose graph covers a frame range (HEAR): the frame multiple, minimum and maximum."""
     config = getattr(model, "config", None)
@@ -117,7 +125,8 @@ def export_onnx(model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: s
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     rule = frame_padding_rule(model)
-    inputs = {k: v.cpu() for k, v in pad_frames(dict(inputs), rule).items() if torch.is_tensor(v)}
+    inputs = materialize_windows(dict(inputs))
+    inputs = {k: v.cpu() for k, v in pad_frames(inputs, rule).items() if torch.is_tensor(v)}
     inputs = {k: torch.cat([v, v]) if v.shape[0] == 1 else v for k, v in inputs.items()}
     names = list(inputs)
     windowed = inputs["input_values"].dim() == 4
@@ -158,6 +167,7 @@ class OnnxAudioClassifier:
         self.frame_padding = json.loads(metadata[METADATA_KEY]) if METADATA_KEY in metadata else None
 
     def __call__(self, **features) -> np.ndarray:
+        features = materialize_windows(features)
         features = {k: v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v) for k, v in features.items()}
         features = pad_frames(features, self.frame_padding)
         values = features.get("input_values")
@@ -179,7 +189,7 @@ def max_abs_difference(model: torch.nn.Module, classifier: OnnxAudioClassifier,
                        inputs: dict[str, torch.Tensor]) -> float:
     """Largest |PyTorch logit - onnxruntime logit| on ``inputs`` (the parity check)."""
     with torch.inference_mode():
-        expected = model.cpu().eval()(**{k: v.cpu() for k, v in inputs.items()}).logits.numpy()
+        expected = model.cpu().eval()(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in inputs.items()}).logits.numpy()
     return float(np.abs(classifier(**inputs) - expected).max())
 
 

@@ -6,6 +6,7 @@ Self-contained (only transformers/torch/torchaudio imports) so it travels as rem
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -54,7 +55,12 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
                     f"{name}: clip {i} has integer samples ({clip.dtype}); convert PCM to float in [-1, 1] "
                     "first, e.g. `x.astype(np.float32) / np.iinfo(x.dtype).max`."
                 )
-            clip = torch.from_numpy(np.array(clip, copy=not clip.flags.writeable or None))
+            if not clip.flags.writeable:  # e.g. np.frombuffer (the pipeline's decoder): read-only, never copied
+                with warnings.catch_warnings():  # nothing here writes into input clips
+                    warnings.simplefilter("ignore", UserWarning)
+                    clip = torch.from_numpy(clip)
+            else:
+                clip = torch.from_numpy(clip)
         if not isinstance(clip, torch.Tensor):
             raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
         if clip.ndim == 2 and 1 in clip.shape:
@@ -106,10 +112,17 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     Batched: all clips of a call are framed together, so there is no Python loop over frames; inputs may be
     numpy arrays or torch tensors on any device (features are computed on the input's device unless `device=`).
 
-    Audio longer than `max_length` frames (10.24 s): with `long_audio="window"` (the default) the clip is cut
-    into windows of `max_length` frames every `window_hop` frames and `input_values` gets shape
-    `(batch, num_windows, max_length, num_mel_bins)` with a `window_mask`; the model scores each window and
-    takes the maximum over windows. `long_audio="truncate"` keeps the first `max_length` frames (training).
+    Audio longer than `max_length` frames (10.24 s) is cut into windows of `max_length` frames every
+    `window_hop` frames; the model scores each window and takes the maximum over windows:
+
+    * `long_audio="stream"` (the default): `input_values` is a `StreamedWindows` object that holds the
+      waveforms (not copied) and computes the windows' fbanks batch by batch while the model scores them, so
+      memory does not grow with the length of the recording (`pipeline("audio-classification")` on an hour
+      of audio). `.materialize()` gives the `"window"` tensors. Calls whose clips all fit one window, and
+      `return_tensors="np"`, return plain tensors as below.
+    * `long_audio="window"`: all windows at once, `input_values` of shape
+      `(batch, num_windows, max_length, num_mel_bins)` with a `window_mask` (batched evaluation, ONNX).
+    * `long_audio="truncate"`: the first `max_length` frames only (training).
 
     Args:
         feature_size (`int`, defaults to 1): channels of the input audio (mono).
@@ -120,7 +133,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         preemphasis (`float`, defaults to 0.97): Kaldi pre-emphasis coefficient.
         do_normalize (`bool`, defaults to `True`): apply the AudioSet normalisation.
         mean (`float`, defaults to -4.2677393) / std (`float`, defaults to 4.5689974): AudioSet fbank statistics.
-        long_audio (`str`, defaults to `"window"`): `"window"` or `"truncate"`.
+        long_audio (`str`, defaults to `"stream"`): `"stream"`, `"window"` or `"truncate"`.
         window_hop (`int`, defaults to 512): frames between window starts (50 % overlap).
         chunk_frames (`int`, defaults to 1024): frames (summed over the batch) transformed at once on CPU.
     """
@@ -139,15 +152,14 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         do_normalize: bool = True,
         mean: float = -4.2677393,
         std: float = 4.5689974,
-        long_audio: str = "window",
+        long_audio: str = "stream",
         window_hop: int = 512,
         chunk_frames: int = 1024,
         padding_value: float = 0.0,
         **kwargs,
     ):
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
-        if long_audio not in ("window", "truncate"):
-            raise ValueError(f"long_audio must be 'window' or 'truncate', got {long_audio!r}.")
+        check_long_audio(long_audio)
         self.num_mel_bins = num_mel_bins
         self.max_length = max_length
         self.frame_length_ms = frame_length_ms
@@ -222,8 +234,12 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     ) -> BatchFeature:
         """Compute `input_values` for one clip or a batch (see the class docstring for shapes)."""
         clips = validate_waveforms(raw_speech, sampling_rate, self.sampling_rate, self.window_size, type(self).__name__)
-        long_audio = long_audio or self.long_audio
+        long_audio = check_long_audio(long_audio or self.long_audio)
         device = torch.device(device) if device is not None else clips[0].device
+        if long_audio == "stream":
+            if return_tensors != "np" and max(self.frames_of(c.numel()) for c in clips) > self.max_length:
+                return BatchFeature(data={"input_values": StreamedWindows(self, clips, device)})
+            long_audio = "window"  # every clip fits one window: the same tensors either way
         lengths = torch.tensor([c.numel() for c in clips], device=device)
         waveforms = torch.zeros(len(clips), int(lengths.max()), device=device)
         for i, clip in enumerate(clips):  # one copy per clip, mean removed over its own samples (AudioMAE)
@@ -257,10 +273,77 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         mask = torch.arange(most, device=features.device)[None, :] < num_windows[:, None]
         return {"input_values": windows.contiguous(), "window_mask": mask}
 
+    def frames_of(self, num_samples: int) -> int:
+        """Kaldi frames (`snip_edges`) of a clip of `num_samples` samples."""
+        return 1 + (num_samples - self.window_size) // self.window_shift
+
     def num_windows(self, num_samples: int) -> int:
         """How many windows a clip of `num_samples` samples is scored with."""
-        frames = 1 + (num_samples - self.window_size) // self.window_shift
-        return 1 + max(0, math.ceil((frames - self.max_length) / self.window_hop))
+        return 1 + max(0, math.ceil((self.frames_of(num_samples) - self.max_length) / self.window_hop))
+
+    def window_features(self, waveform: torch.Tensor, mean: torch.Tensor, first: int, count: int) -> torch.Tensor:
+        """Windows `first .. first + count - 1` of one clip, `(count, max_length, num_mel_bins)`, computed from
+        only the samples they cover; equal to the same windows of `long_audio="window"`."""
+        hop, size = self.window_hop, self.max_length
+        total = self.frames_of(waveform.numel())
+        start, needed = first * hop, (count - 1) * hop + size
+        stop = min(start + needed, total)  # frames past the clip's end are padding
+        span = waveform[start * self.window_shift : (stop - 1) * self.window_shift + self.window_size]
+        span = (span.to(mean.device) - mean)[None]  # the whole clip's mean, as in `__call__`
+        features = self.fbank(span, torch.tensor([stop - start], device=span.device), min_rows=needed)[0]
+        if self.do_normalize:
+            features.sub_(self.mean).div_(2 * self.std)
+        return features.unfold(0, size, hop).transpose(-1, -2)  # rows past the clip's end: normalised padding
 
 
-__all__ = ["AudioMAEFeatureExtractor", "validate_waveforms"]
+def check_long_audio(long_audio: str) -> str:
+    if long_audio not in ("stream", "window", "truncate"):
+        raise ValueError(f"long_audio must be 'stream', 'window' or 'truncate', got {long_audio!r}.")
+    return long_audio
+
+
+class StreamedWindows:
+    """The windows of long clips, computed when they are scored (`AudioMAEFeatureExtractor(long_audio="stream")`).
+
+    Holds the validated waveforms (no copy) and each clip's mean; `window_batches` yields the fbank windows a
+    few at a time, so a model that scores and discards them (`CRAudioMAEForAudioClassification`) needs memory
+    for one batch of windows whatever the length. `shape` is that of the materialised `input_values`.
+    """
+
+    def __init__(self, feature_extractor: AudioMAEFeatureExtractor, clips: list[torch.Tensor], device: torch.device):
+        self.feature_extractor = feature_extractor
+        self.clips = clips
+        self.device = torch.device(device)
+        self.means = [clip.mean().to(self.device) for clip in clips]  # float32 mean over the clip, as "window"
+        self.num_windows = [feature_extractor.num_windows(clip.numel()) for clip in clips]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        fe = self.feature_extractor
+        return (len(self.clips), max(self.num_windows), fe.max_length, fe.num_mel_bins)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def to(self, device=None, *args, **kwargs) -> "StreamedWindows":
+        """A view computing on `device` (dtype arguments are ignored: the consumer casts each batch)."""
+        if device is None or isinstance(device, torch.dtype):
+            return self
+        return StreamedWindows(self.feature_extractor, self.clips, torch.device(device))
+
+    def window_batches(self, batch_size: int):
+        """Yield `(clip_index, windows)` with at most `batch_size` windows `(n, max_length, num_mel_bins)`."""
+        for index, (clip, mean, count) in enumerate(zip(self.clips, self.means, self.num_windows)):
+            for first in range(0, count, batch_size):
+                yield index, self.feature_extractor.window_features(clip, mean, first, min(batch_size, count - first))
+
+    def materialize(self) -> BatchFeature:
+        """All windows at once: the `long_audio="window"` output for the same clips."""
+        return self.feature_extractor(self.clips, sampling_rate=self.feature_extractor.sampling_rate,
+                                      long_audio="window", device=self.device)
+
+    def __repr__(self) -> str:
+        return f"StreamedWindows(shape={self.shape}, device={self.device})"
+
+
+__all__ = ["AudioMAEFeatureExtractor", "StreamedWindows", "validate_waveforms"]
