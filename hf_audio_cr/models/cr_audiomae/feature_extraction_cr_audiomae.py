@@ -183,15 +183,17 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     def _filterbank(self, device: torch.device) -> tuple[tuple, torch.Tensor, int]:
         return kaldi_filterbank(self.num_mel_bins, self.window_size, float(self.sampling_rate), str(device))
 
-    def fbank(self, waveforms: torch.Tensor, num_frames: torch.Tensor, min_rows: int = 0) -> torch.Tensor:
+    def fbank(self, waveforms: torch.Tensor, num_frames: torch.Tensor, min_rows: int = 0,
+              normalize: bool = False) -> torch.Tensor:
         """Log-Mel frames `(batch, max(num_frames, min_rows), num_mel_bins)` of zero-mean, right-padded waveforms;
-        rows past a clip's last frame hold `padding_value` (AudioMAE pads the fbank with zeros before normalising)."""
+        rows past a clip's last frame hold `padding_value` (AudioMAE pads the fbank with zeros before normalising).
+        `normalize=True` applies the AudioSet normalisation too (to the padding rows as well)."""
         mel, window, n_fft = self._filterbank(waveforms.device)
         batch, total = waveforms.shape[0], int(num_frames.max())
         out = waveforms.new_empty(batch, max(total, min_rows), self.num_mel_bins)
-        # Chunks of about `chunk_frames` frames keep the elementwise steps in cache on CPU (and bound memory on
-        # hour-long audio): whole clips in groups when they are short, time spans of one clip when long. On a GPU
-        # one chunk covers the batch. No Python loop runs over frames.
+        # Chunks of about `chunk_frames` frames keep every step (framing to normalisation) in cache on CPU
+        # (and bound memory on hour-long audio): whole clips in groups when they are short, time spans of one
+        # clip when long. On a GPU one chunk covers the batch. No Python loop runs over frames.
         rows = self.chunk_frames if waveforms.device.type == "cpu" else 1 << 22
         clips_per_chunk = max(1, rows // total)
         step = total if clips_per_chunk > 1 else rows
@@ -200,27 +202,43 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
             for start in range(0, total, step):
                 stop = min(start + step, total)
                 span = waveforms[clips, start * self.window_shift : (stop - 1) * self.window_shift + self.window_size]
-                out[clips, start:stop] = self._log_mel_power(span, mel, window, n_fft)
-        out[:, :total].clamp_(min=torch.finfo(torch.float32).eps).log_()
+                energies = self._log_mel_power(span, mel, window, n_fft, out=out[clips, start:stop])
+                energies.clamp_(min=torch.finfo(torch.float32).eps).log_()
+                if normalize:
+                    energies.sub_(self.mean).div_(2 * self.std)
+        padding = self.padding_value
+        if normalize:
+            padding = (self.padding_value - self.mean) / (2 * self.std)
+        if waveforms.device.type == "cpu":  # only the rows past each clip's end (a few per clip)
+            for i, frames in enumerate(num_frames.tolist()):
+                out[i, frames:] = padding
+            return out
         valid = torch.arange(out.shape[1], device=out.device)[None, :] < num_frames[:, None]
-        return out.masked_fill_(~valid[..., None], self.padding_value)
+        return out.masked_fill_(~valid[..., None], padding)  # one kernel, no host sync per clip
 
-    def _log_mel_power(self, span: torch.Tensor, mel: list, window: torch.Tensor, n_fft: int) -> torch.Tensor:
-        """Mel energies (before the log) of every frame of `span` `(clips, samples)` -> `(clips, frames, bins)`."""
+    def _log_mel_power(self, span: torch.Tensor, mel: list, window: torch.Tensor, n_fft: int,
+                       out: torch.Tensor | None = None) -> torch.Tensor:
+        """Mel energies (before the log) of every frame of `span` `(clips, samples)` -> `(clips, frames, bins)`,
+        written into `out` when given."""
         frames = span.unfold(-1, self.window_size, self.window_shift)
-        frames = frames - frames.mean(dim=-1, keepdim=True)  # Kaldi remove_dc_offset
+        # Frames are written straight into the zero-padded FFT buffer: no padding copy inside rfft
+        buffer = span.new_empty(*frames.shape[:-1], n_fft)
+        buffer[..., self.window_size :].zero_()
+        emphasised = buffer[..., : self.window_size]
+        torch.sub(frames, frames.mean(dim=-1, keepdim=True), out=emphasised)  # Kaldi remove_dc_offset
         # Kaldi pre-emphasis, first sample replicated: y[n] = x[n] - a x[n-1]; the same two roundings as
         # torchaudio (a fused a*b+c differs in the last bit, which quiet frames' log energies amplify)
-        previous = torch.empty_like(frames)
-        previous[..., 1:] = frames[..., :-1]
-        previous[..., :1] = frames[..., :1]
-        emphasised = frames.sub_(previous.mul_(self.preemphasis))
-        spectrum = torch.fft.rfft(emphasised.mul_(window), n=n_fft)
+        previous = emphasised[..., :-1] * self.preemphasis
+        first = emphasised[..., :1] * self.preemphasis
+        emphasised[..., 1:].sub_(previous)
+        emphasised[..., :1].sub_(first)
+        emphasised.mul_(window)
+        spectrum = torch.fft.rfft(buffer)
         parts = torch.view_as_real(spectrum).square_()
-        power = parts[..., 0].add_(parts[..., 1])
-        energies = power.new_empty(*power.shape[:-1], self.num_mel_bins)
-        for first, low, high, weights in mel:  # Mel triangles are narrow: multiply each band by its FFT bins only
-            energies[..., first : first + weights.shape[1]] = power[..., low:high] @ weights
+        power = torch.add(parts[..., 0], parts[..., 1])  # contiguous for the Mel matmuls
+        energies = power.new_empty(*power.shape[:-1], self.num_mel_bins) if out is None else out
+        for first_bin, low, high, weights in mel:  # Mel triangles are narrow: multiply each band by its FFT bins only
+            energies[..., first_bin : first_bin + weights.shape[1]] = power[..., low:high] @ weights
         return energies
 
     def __call__(
@@ -241,18 +259,18 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
                 return BatchFeature(data={"input_values": StreamedWindows(self, clips, device)})
             long_audio = "window"  # every clip fits one window: the same tensors either way
         lengths = torch.tensor([c.numel() for c in clips], device=device)
-        waveforms = torch.zeros(len(clips), int(lengths.max()), device=device)
+        waveforms = torch.empty(len(clips), int(lengths.max()), device=device)
         for i, clip in enumerate(clips):  # one copy per clip, mean removed over its own samples (AudioMAE)
             clip = clip.to(device)
-            waveforms[i, : clip.numel()] = clip - clip.mean()
+            torch.sub(clip, clip.mean(), out=waveforms[i, : clip.numel()])
+            waveforms[i, clip.numel() :].zero_()
         num_frames = 1 + (lengths - self.window_size) // self.window_shift
         if long_audio == "truncate":
             # only the frames that will be kept are computed
             num_frames = num_frames.clamp(max=self.max_length)
             waveforms = waveforms[:, : (self.max_length - 1) * self.window_shift + self.window_size]
-        features = self.fbank(waveforms, num_frames, min_rows=self.max_length)  # already padded to one window
-        if self.do_normalize:
-            features.sub_(self.mean).div_(2 * self.std)
+        # already padded to one window and normalised
+        features = self.fbank(waveforms, num_frames, min_rows=self.max_length, normalize=self.do_normalize)
         padding = (self.padding_value - self.mean) / (2 * self.std) if self.do_normalize else self.padding_value
         if features.shape[1] == self.max_length:
             data = {"input_values": features}
@@ -290,9 +308,8 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         stop = min(start + needed, total)  # frames past the clip's end are padding
         span = waveform[start * self.window_shift : (stop - 1) * self.window_shift + self.window_size]
         span = (span.to(mean.device) - mean)[None]  # the whole clip's mean, as in `__call__`
-        features = self.fbank(span, torch.tensor([stop - start], device=span.device), min_rows=needed)[0]
-        if self.do_normalize:
-            features.sub_(self.mean).div_(2 * self.std)
+        features = self.fbank(span, torch.tensor([stop - start], device=span.device), min_rows=needed,
+                              normalize=self.do_normalize)[0]
         return features.unfold(0, size, hop).transpose(-1, -2)  # rows past the clip's end: normalised padding
 
 
