@@ -77,6 +77,8 @@ class AudioClassificationCollator:
         self.label_column = label_column
         self.id_column = id_column
         self.return_clip_ids = return_clip_ids
+        if feature_extractor_kwargs.get("long_audio", getattr(feature_extractor, "long_audio", None)) == "stream":
+            feature_extractor_kwargs["long_audio"] = "window"  # a batch for Trainer needs tensors, not a stream
         self.feature_extractor_kwargs = feature_extractor_kwargs
         self.max_samples = self._kept_samples(feature_extractor, feature_extractor_kwargs) if decode_only_kept else None
 
