@@ -306,10 +306,10 @@ def load_audioset(
     return quality.filter_dataset(prepared) if quality is not None else prepared
 
 
-def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_16", clip_id=None) -> bytes:
+def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_16", clip_id: str = "<clip>") -> bytes:
     """One clip as FLAC bytes: ``(waveform, rate)`` / ``{"array", "sampling_rate"}`` is resampled to
     ``sampling_rate`` (``None`` keeps its own rate) and encoded with soundfile; bytes or a path are stored as
-    they are (so corrupt files can be written on purpose). A waveform with NaN/inf raises naming ``clip_id``."""
+    they are (so corrupt files can be written on purpose)."""
     import io
 
     import soundfile as sf
@@ -326,8 +326,8 @@ def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_
     wave, rate = np.asarray(audio[0], dtype=np.float32), int(audio[1])
     if not np.isfinite(wave).all():  # soundfile would fail with a bare AssertionError
         raise ValueError(
-            f"clip {clip_id!r} has {int((~np.isfinite(wave)).sum())} NaN/inf samples, which FLAC cannot store; "
-            "clean the waveform (e.g. np.nan_to_num) or leave the clip out."
+            f"write_audioset_parquet: clip {clip_id!r} has {int((~np.isfinite(wave)).sum())} NaN/inf "
+            "samples, which FLAC cannot store; clean the waveform (e.g. np.nan_to_num) or leave the clip out."
         )
     sampling_rate = int(sampling_rate or rate)
     if rate != sampling_rate and wave.size:
@@ -374,7 +374,7 @@ def write_audioset_parquet(
     for clip in clips:
         mids = list(clip.get("labels", []))
         records["video_id"].append(str(clip["video_id"]))
-        audio = encode_flac(clip["audio"], sampling_rate, subtype, clip_id=clip["video_id"])
+        audio = encode_flac(clip["audio"], sampling_rate, subtype, clip_id=str(clip["video_id"]))
         records["audio"].append({"bytes": audio, "path": f"{clip['video_id']}.flac"})
         records["labels"].append(mids)
         records["human_labels"].append([ontology[m]["name"] if m in ontology else m for m in mids])
