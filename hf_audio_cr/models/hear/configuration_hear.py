@@ -47,7 +47,14 @@ class HEARTokenizerConfig(PreTrainedConfig):
         hidden_dropout (`float`, defaults to 0.1): dropout in the feed-forward blocks.
         attention_dropout (`float`, defaults to 0.1): dropout on attention probabilities.
         layer_norm_eps (`float`, defaults to 1e-5): LayerNorm epsilon.
-        initializer_range (`float`, defaults to 0.02): std of the normal init of linear layers and embeddings.
+        feed_forward_layer_norm (`bool`, defaults to `True`): every feed-forward block (encoder and decoder) opens
+            with its own LayerNorm after the layer's pre-norm, as in the reference code (`FeedForward`); the
+            paper is silent. `False` keeps the single pre-norm.
+        initializer_range (`float`, defaults to 0.02): std of the truncated-normal init of the front end, the
+            attention output, feed-forward, code and decoder projections.
+
+    Initialisation, where the paper is silent, follows the reference code: Xavier-uniform query/key/value
+    projections, N(0, 1) relative-position tables, zero query biases, N(0, 1) codebook; LayerNorms 1 / 0.
     """
 
     model_type = "hear_tokenizer"
@@ -74,6 +81,7 @@ class HEARTokenizerConfig(PreTrainedConfig):
     hidden_dropout: float = 0.1
     attention_dropout: float = 0.1
     layer_norm_eps: float = 1e-5
+    feed_forward_layer_norm: bool = True
     initializer_range: float = 0.02
 
     def validate_architecture(self):
@@ -112,6 +120,9 @@ class HEARConfig(PreTrainedConfig):
             (Shaw et al.); `False` runs attention through `scaled_dot_product_attention`.
         hidden_dropout (`float`, defaults to 0.1) / attention_dropout (`float`, defaults to 0.1): dropout rates.
         layer_norm_eps (`float`, defaults to 1e-5): LayerNorm epsilon everywhere.
+        feed_forward_layer_norm (`bool`, defaults to `True`): every feed-forward block of the acoustic model
+            opens with its own LayerNorm after the layer's pre-norm, as in the reference code (`FeedForward`);
+            the paper is silent. `False` keeps the single pre-norm.
         mask_time_prob (`float`, defaults to 0.4): share of tokens masked independently in masked acoustic
             modeling (Sec. III-A1); read by the training code, not by the forward pass.
         tokenizer_config (`HEARTokenizerConfig` or `dict`, *optional*): the acoustic tokenizer whose codes the
@@ -132,9 +143,15 @@ class HEARConfig(PreTrainedConfig):
         classifier_hidden_size (`int`, defaults to 384): width of the head after mean/max/std pooling.
         classifier_dropout (`float`, defaults to 0.1): dropout before the output layer.
         freeze_acoustic_model (`bool`, defaults to `False`): train only the task model and head ("Transfer").
-        initializer_range (`float`, defaults to 0.02): std of the normal init.
+        initializer_range (`float`, defaults to 0.02): std of the truncated-normal init of the front end, the
+            attention output, feed-forward, fusion and head projections.
         problem_type (`str`, *optional*): `"single_label_classification"` (cross-entropy),
             `"multi_label_classification"` (BCE with logits) or `"regression"`; inferred from the labels if unset.
+
+    Initialisation, where the paper is silent, follows the reference code so from-scratch runs start where the
+    authors' do: Xavier-uniform query/key/value projections (the relative-position layers, and the task layer's
+    stacked q/k/v as `nn.MultiheadAttention`), N(0, 1) relative-position tables, zero query biases, zero task
+    positions; LayerNorm / BatchNorm 1 / 0.
     """
 
     model_type = "hear"
@@ -153,6 +170,7 @@ class HEARConfig(PreTrainedConfig):
     hidden_dropout: float = 0.1
     attention_dropout: float = 0.1
     layer_norm_eps: float = 1e-5
+    feed_forward_layer_norm: bool = True
     mask_time_prob: float = 0.4
     tokenizer_config: dict | HEARTokenizerConfig | None = None
     use_power_spectrum: bool = True
