@@ -79,6 +79,20 @@ class CRTrainingArguments(TrainingArguments):
     epoch_length: int | None = field(
         default=None, metadata={"help": "Clips drawn per epoch by the weighted sampler (AudioMAE AS-2M: 200000)."}
     )
+    weighted_sampling_replacement: bool = field(
+        default=True,
+        metadata={"help": "Weighted sampler draws with replacement; AudioMAE's AS-2M recipe draws without (False)."},
+    )
+    weighted_sampling_ancestors: bool = field(
+        default=False,
+        metadata={
+            "help": "Count each clip's labels with their ontology ancestors in sampling_label_set for the class "
+            "weights, as the CR paper's fork does (gen_weight.py on labels 'with parents'); False: own labels (AudioMAE)."
+        },
+    )
+    sampling_label_set: str = field(
+        default="556", metadata={"help": "Label set whose ancestors count when weighted_sampling_ancestors is set."}
+    )
     # TrainingArguments fields whose defaults become the paper's, or whose help says where the paper differs.
     per_device_train_batch_size: int = field(default=8, metadata={
         "help": "Training clips per device and step. Default 8 (transformers'); the paper's AS-20k run uses a total "
@@ -251,7 +265,12 @@ class CRTrainer(Trainer):
         dataset = self.train_dataset if train_dataset is None else train_dataset
         if self.args.weighted_sampling and dataset is not None and has_length(dataset):
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return AudiosetWeightedSampler(audioset_sample_weights(dataset), self.args.epoch_length, seed=seed)
+            weights = audioset_sample_weights(
+                dataset, with_ancestors=self.args.weighted_sampling_ancestors, label_set=self.args.sampling_label_set
+            )
+            return AudiosetWeightedSampler(
+                weights, self.args.epoch_length, seed=seed, replacement=self.args.weighted_sampling_replacement
+            )
         return super()._get_train_sampler(train_dataset)
 
     def create_optimizer(self, model=None):
