@@ -57,5 +57,4 @@ from .training import (
 )
 from .export import OnnxAudioClassifier, export_onnx
 from .hub import PushToHubArguments, build_hub_folder, push_folder
-from .data.embedded import build_embedded_audioset
 from .training.checkpoints import checkpoint_problems, last_complete_checkpoint, resolve_resume_checkpoint

@@ -25,15 +25,22 @@ def main(argv):
     data_args, args = parse_yaml_and_cli(parser, argv)
     dataset = load_downstream(data_args.task, data_args.data_path)
     if data_args.task == "esc50":
-        summary = esc50_cross_validate(args, dataset["train"], data_args.test_folds, data_args.config_overrides)
+        summary = esc50_cross_validate(
+            args, dataset["train"], data_args.test_folds, data_args.config_overrides, max_seconds=data_args.max_seconds
+        )
         if args.process_index == 0:
             print(f"ESC-50 {args.variant}: {format_cross_validation(summary)}")
         return
+    if "train" not in dataset:
+        raise ValueError(f"{data_args.data_path}: no train split (found {sorted(dataset)}); fine-tuning needs train/.")
     metrics = finetune_and_evaluate(
-        args, dataset["train"], dataset.get("validation"), dataset.get("test"), data_args.config_overrides
+        args, dataset["train"], dataset.get("validation"), dataset.get("test"), data_args.config_overrides,
+        max_seconds=data_args.max_seconds,
     )
     if args.process_index == 0:
-        print({k: v for k, v in metrics.items() if k.endswith("accuracy")})
+        accuracies = {k: v for k, v in metrics.items() if k.endswith("accuracy")}
+        print(accuracies or f"Nothing to evaluate: {data_args.data_path} has no validation or test split "
+                            f"(splits: {sorted(dataset)}); the model was fine-tuned on train only.")
 
 
 if __name__ == "__main__":

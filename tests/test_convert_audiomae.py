@@ -50,8 +50,9 @@ def test_original_checkpoint_converts_with_matching_logits(tmp_path):
         expected = reference(fbank.unsqueeze(1))
         got = model(fbank).logits
     assert (got - expected).abs().max().item() <= 1e-5
-    # the stored position table is loaded as is, never regenerated
+    # the stored position table is loaded as is, never regenerated, and stays frozen (AudioMAE never trains it)
     assert torch.equal(model.audiomae.embeddings.position_embeddings, state["pos_embed"])
+    assert not model.audiomae.embeddings.position_embeddings.requires_grad
 
 
 def test_pickle_with_code_is_refused(tmp_path):

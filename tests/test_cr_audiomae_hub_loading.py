@@ -49,6 +49,23 @@ def test_auto_classes_load_registered_local_classes(saved_folder):
     assert isinstance(AutoFeatureExtractor.from_pretrained(folder), AudioMAEFeatureExtractor)
 
 
+def test_position_table_stays_frozen_through_every_from_pretrained(saved_folder):
+    # transformers re-creates loaded weights as trainable Parameters; AudioMAE's sin-cos table is fixed
+    folder, model = saved_folder
+    for loaded in (
+        CRAudioMAEForAudioClassification.from_pretrained(folder),
+        AutoModelForAudioClassification.from_pretrained(folder),
+        CRAudioMAEForAudioClassification.from_pretrained(folder, output_loading_info=True)[0],
+    ):
+        table = loaded.audiomae.embeddings.position_embeddings
+        assert not table.requires_grad
+        assert torch.equal(table, model.audiomae.embeddings.position_embeddings)
+        assert all(p is not table for p in loaded.parameters() if p.requires_grad)
+    encoder = AutoModel.from_pretrained(folder)
+    assert not encoder.embeddings.position_embeddings.requires_grad
+    assert sum(p.numel() for p in encoder.parameters() if not p.requires_grad) == 513 * 32  # the table only
+
+
 FRESH_PROCESS = r"""
 import json, sys
 import soundfile as sf, torch, torchaudio
@@ -62,6 +79,8 @@ wave = torchaudio.functional.resample(torch.from_numpy(wave), sr, 16000)
 with torch.no_grad():
     logits = model(**fe(wave, sampling_rate=16000)).logits
 print(json.dumps({"logits": logits[0].tolist(), "model": type(model).__module__, "encoder": type(encoder).__name__,
+                  "frozen": [not m.requires_grad for m in (model.audiomae.embeddings.position_embeddings,
+                                                          encoder.embeddings.position_embeddings)],
                   "hf_audio_cr_imported": any(m.startswith("hf_audio_cr") for m in sys.modules)}))
 """
 
@@ -77,6 +96,7 @@ def test_remote_code_loads_in_a_fresh_interpreter_with_the_same_logits(saved_fol
     remote = json.loads(result.stdout.strip().splitlines()[-1])
     assert not remote["hf_audio_cr_imported"]
     assert remote["model"].startswith("transformers_modules") and remote["encoder"] == "CRAudioMAEModel"
+    assert remote["frozen"] == [True, True]  # the folder's own code keeps the position table frozen too
     with torch.no_grad():
         local = model(**AudioMAEFeatureExtractor()(real_clips["trumpet.ogg"], sampling_rate=16000)).logits[0]
     assert torch.allclose(torch.tensor(remote["logits"]), local, atol=1e-5)

@@ -68,7 +68,9 @@ def feature_extractor():
 
 EXPECTED_TRAIN_COUNTS = {
     "clips_seen": 10, "clips_skipped": 6, "unreadable": 2, "empty": 2, "non_finite": 0, "too_short": 1,
-    "silent": 1, "multi_channel": 1, "sample_rate": 0, "unknown_label": 1,
+    "silent": 1, "multi_channel": 1, "unknown_label": 1,
+    # every decodable clip is 48 kHz FLAC: datasets' decoder resamples it, and the policy counts that repair
+    "sample_rate": 6,
 }
 
 
@@ -83,7 +85,7 @@ def test_training_skips_and_counts_every_kind(damaged_parquet, feature_extractor
     # Each kind is logged once (two unreadable clips, one warning), naming the first clip.
     messages = [r.getMessage() for r in caplog.records]
     assert sum("(unreadable)" in m for m in messages) == 1 and any("'truncated'" in m for m in messages)
-    assert len(messages) == 6  # unreadable, empty, too_short, silent, multi_channel, unknown_label
+    assert len(messages) == 7  # unreadable, empty, too_short, silent, multi_channel, sample_rate, unknown_label
     assert policy.as_metrics()["bad_audio/unreadable"] == 2
 
 

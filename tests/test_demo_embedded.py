@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from hf_audio_cr.data.embedded import (
+from hf_audio_cr.demo.embedded import (
     SPLITS, SourceGroup, assign_sources_to_splits, audioset_class_names, build_embedded_audioset,
     discover_sources)
 

@@ -1,9 +1,13 @@
 """`make demo` end to end at toy size: embedded data -> baseline and CR runs -> table, plots, JSON ->
 Hub-ready folder -> tagging a real recording in a fresh process through remote code and `pipeline`."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from _checkout import copy_checkout
 
 from hf_audio_cr.demo import DemoArguments, run_demo
 
@@ -61,3 +65,24 @@ def test_tagging_ran_in_a_fresh_process_from_remote_code(report):
     assert tagged["audio"] == str(SPEECH)
     assert tagged["hf_audio_cr_imported"] is False and tagged["model_module"].startswith("transformers_modules")
     assert len(tagged["tags"]) == 5 and all(0.0 < t["score"] < 1.0 for t in tagged["tags"])  # sigmoid scores
+
+
+def test_make_demo_quick_from_a_fresh_clone_with_the_default_relative_output_dir(tmp_path):
+    """The README's first command, as a new user runs it: `make demo` (here with --quick and the install step
+    taken as done) from the root of a fresh copy of the repo, so the output goes to the default relative
+    `demo_output/`; the run must end with the tagging lines printed by the fresh-process step."""
+    clone = copy_checkout(tmp_path / "hf_audio_cr")
+    env = {**os.environ, "PYTHONPATH": str(clone), "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(["make", "-o", "install", "demo", f"PY={sys.executable}", "DEMO_ARGS=--quick"],
+                            cwd=clone, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
+    assert f"{sys.executable} scripts/demo.py --quick" in result.stdout  # the Makefile's own recipe ran
+    tagging = [line for line in result.stdout.splitlines() if line.startswith("Top tags for ")]
+    assert len(tagging) == 2 and tagging[0].startswith("Top tags for speech_female.ogg ")
+    for line in tagging:
+        assert "(fresh process, CRAudioMAEForAudioClassification from remote code): " in line
+        assert len(line.split("remote code): ")[1].split(", ")) == 5  # top-5 tags with scores
+    report = json.loads((clone / "demo_output" / "metrics.json").read_text())
+    assert report["selected_model"]["folder"] == "demo_output/model"  # the relative path a user gave
+    assert all(t["hf_audio_cr_imported"] is False for t in report["tagging"])
+    assert (clone / "demo_output" / "model" / "model.safetensors").is_file()

@@ -100,7 +100,8 @@ def test_long_clip_is_a_cross_fade_of_window_outputs(tiny_classifier, real_clips
     assert starts == [0, 15, 30, 45]
     with torch.no_grad():
         windows = [_direct(model, tokens[:, s : s + size], min(size, length - s)) for s in starts]
-    rising = [0.5 - 0.5 * math.cos(math.pi * (m + 0.5) / overlap) for m in range(overlap)]
+    # the reference code's ramp: raised cosine at linspace(0, 1, overlap), floored at 1e-3
+    rising = [max(0.5 - 0.5 * math.cos(math.pi * m / (overlap - 1)), 1e-3) for m in range(overlap)]
     for t in range(length):
         covering = [(k, t - s) for k, s in enumerate(starts) if 0 <= t - s < size]
         if len(covering) == 1:
@@ -108,7 +109,7 @@ def test_long_clip_is_a_cross_fade_of_window_outputs(tiny_classifier, real_clips
             torch.testing.assert_close(out[t], windows[k][i], atol=1e-5, rtol=1e-5)
         else:  # two windows share it: weight of the later one rises along the raised cosine
             (a, i), (b, j) = covering
-            weight = rising[j]
+            weight = rising[j] / (rising[j] + rising[overlap - 1 - j])  # normalised by the weight sum
             assert 0 < weight < 1
             torch.testing.assert_close(out[t], (1 - weight) * windows[a][i] + weight * windows[b][j], atol=1e-5, rtol=1e-5)
             assert not torch.allclose(windows[a][i], windows[b][j], atol=1e-3)  # the merge is not trivial

@@ -148,6 +148,20 @@ def test_layer_wise_lr_decay_groups(tmp_path):
     assert sum(len(g["params"]) for g in optimizer.param_groups) == sum(p.requires_grad for p in model.parameters())
 
 
+@pytest.mark.parametrize("layer_decay", [0.75, 1.0])
+def test_position_table_of_a_loaded_model_stays_out_of_the_optimizer(tmp_path, layer_decay):
+    tiny_model().save_pretrained(tmp_path / "saved")
+    model = CRAudioMAEForAudioClassification.from_pretrained(tmp_path / "saved")
+    trainer = CRTrainer(model=model, args=cr_args(tmp_path, layer_decay=layer_decay))
+    optimizer = trainer.create_optimizer()
+    table = model.audiomae.embeddings.position_embeddings
+    optimized = [p for group in optimizer.param_groups for p in group["params"]]
+    assert all(p is not table for p in optimized)
+    assert len(optimized) == len(list(model.parameters())) - 1  # everything else is trained
+    if layer_decay < 1.0:  # without the freeze it would sit in the embeddings group at lr * 0.75^(L + 1)
+        assert min(group["lr"] for group in optimizer.param_groups) == pytest.approx(1e-3 * 0.75**3)
+
+
 def test_arguments_reject_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="num_views >= 2"):
         cr_args(tmp_path, num_views=1, cr_weight=2.0)

@@ -8,6 +8,7 @@ from .audioset import (
     audioset_label_set,
     audioset_ontology,
     load_audioset,
+    write_audio_parquet,
     write_audioset_parquet,
 )
 from .collate import AudioClassificationCollator
@@ -16,17 +17,25 @@ from .quality import (
     AudioQualityCallback,
     AudioQualityPolicy,
     BadAudioError,
+    SafeAudioDecoding,
     UnreadableAudio,
     safe_decode,
+    with_safe_audio,
 )
 from .downstream import (
     ESC50_CLASSES,
+    FSDD_DIGITS,
+    FSDD_SPEAKERS,
     SPEECH_COMMANDS_12_CLASSES,
     SPEECH_COMMANDS_35_CLASSES,
     esc50_cross_validation,
     esc50_folds,
+    fsdd_leave_one_speaker_out,
+    fsdd_speaker_folds,
     load_audiofolder,
     load_esc50,
+    load_fsdd,
     load_speech_commands,
     load_voxceleb1,
+    write_fsdd_parquet,
 )

@@ -302,6 +302,48 @@ def load_audioset(
     return quality.filter_dataset(prepared) if quality is not None else prepared
 
 
+def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_16") -> bytes:
+    """One clip as FLAC bytes: ``(waveform, rate)`` / ``{"array", "sampling_rate"}`` is resampled to
+    ``sampling_rate`` (``None`` keeps its own rate) and encoded with soundfile; bytes or a path are stored as
+    they are (so corrupt files can be written on purpose)."""
+    import io
+
+    import soundfile as sf
+    import torch
+    import torchaudio
+
+    if isinstance(audio, (str, os.PathLike)):
+        with open(audio, "rb") as f:
+            return f.read()
+    if isinstance(audio, (bytes, bytearray)):
+        return bytes(audio)
+    if isinstance(audio, dict):
+        audio = (audio["array"], audio["sampling_rate"])
+    wave, rate = np.asarray(audio[0], dtype=np.float32), int(audio[1])
+    sampling_rate = int(sampling_rate or rate)
+    if rate != sampling_rate and wave.size:
+        wave = torchaudio.functional.resample(torch.from_numpy(wave.T.copy()), rate, sampling_rate).numpy().T
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, sampling_rate, format="FLAC", subtype=subtype)
+    return buffer.getvalue()
+
+
+def write_audio_parquet(columns: dict, features, path: Union[str, os.PathLike], row_group_size: int = 64) -> Path:
+    """Write ``columns`` (``{name: list}``, ``audio`` holding ``{"bytes", "path"}`` dicts) as a parquet file whose
+    schema note types every column by ``features`` (a ``datasets.Features``), so ``datasets.load_dataset`` reads
+    ``audio`` back as an ``Audio`` feature and labels as ``ClassLabel``, like the Hub's files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # encode_batch turns ClassLabel names into ids and checks every value against its feature.
+    table = pa.Table.from_pydict(features.encode_batch(columns), schema=features.arrow_schema)
+    table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features.to_dict()}})})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, row_group_size=row_group_size)
+    return path
+
+
 def write_audioset_parquet(
     clips: Iterable[dict],
     path: Union[str, os.PathLike],
@@ -316,53 +358,19 @@ def write_audioset_parquet(
     are stored as they are (so corrupt files can be written on purpose). Small row groups give
     ``load_audioset(reshard=True)`` several shards to spread over workers.
     """
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import soundfile as sf
-    import torch
-    import torchaudio
+    import datasets
 
     ontology = audioset_ontology()
     records = {"video_id": [], "audio": [], "labels": [], "human_labels": []}
     for clip in clips:
-        audio = clip["audio"]
-        if isinstance(audio, (str, os.PathLike)):
-            with open(audio, "rb") as f:
-                audio = f.read()
-        if isinstance(audio, dict):
-            audio = (audio["array"], audio["sampling_rate"])
-        if not isinstance(audio, (bytes, bytearray)):
-            wave, rate = np.asarray(audio[0], dtype=np.float32), int(audio[1])
-            if rate != sampling_rate and wave.size:
-                wave = torchaudio.functional.resample(torch.from_numpy(wave.T.copy()), rate, sampling_rate).numpy().T
-            buffer = io.BytesIO()
-            sf.write(buffer, wave, sampling_rate, format="FLAC", subtype=subtype)
-            audio = buffer.getvalue()
         mids = list(clip.get("labels", []))
         records["video_id"].append(str(clip["video_id"]))
-        records["audio"].append({"bytes": bytes(audio), "path": f"{clip['video_id']}.flac"})
+        audio = encode_flac(clip["audio"], sampling_rate, subtype)
+        records["audio"].append({"bytes": audio, "path": f"{clip['video_id']}.flac"})
         records["labels"].append(mids)
         records["human_labels"].append([ontology[m]["name"] if m in ontology else m for m in mids])
-    audio_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    table = pa.table(
-        {
-            "video_id": pa.array(records["video_id"], pa.string()),
-            "audio": pa.array(records["audio"], audio_type),
-            "labels": pa.array(records["labels"], pa.list_(pa.string())),
-            "human_labels": pa.array(records["human_labels"], pa.list_(pa.string())),
-        }
-    )
-    # datasets reads this schema note and types `audio` as an Audio feature, like the Hub files.
-    import datasets
-
     string_list = datasets.List(datasets.Value("string"))
     features = datasets.Features(
         video_id=datasets.Value("string"), audio=datasets.Audio(), labels=string_list, human_labels=string_list
-    ).to_dict()
-    table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, row_group_size=row_group_size)
-    return path
+    )
+    return write_audio_parquet(records, features, path, row_group_size=row_group_size)

@@ -1,6 +1,7 @@
 """Batching: rows of waveforms -> one batched feature-extractor call per step."""
 from __future__ import annotations
 
+import random
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -30,6 +31,14 @@ class AudioClassificationCollator:
             ``max_length`` frames' worth of each clip (8x less decoding for 128-frame crops of 10 s clips). The
             extractor then removes the mean of that part rather than of the whole clip (AudioMAE: whole clip);
             AudioSet clips (<= 10 s) fit in 1024 frames, so the paper setting is unchanged.
+        max_seconds: bound on the audio one clip puts into the model (``None``: the whole clip). In training
+            (a ``mode="train"`` policy) a random ``max_seconds`` crop of each longer clip, and a lazy decoder
+            decodes only that crop; in evaluation (``mode="eval"``) each longer clip is cut into ``max_seconds``
+            windows every ``window_hop_seconds`` (the last one ends at the clip's end) and the batch gets
+            ``window_to_clip`` (window -> clip row) for the trainer to average the windows' logits per clip.
+            So a 10-minute file costs what a ``max_seconds`` clip costs.
+        window_hop_seconds: hop between evaluation windows (default ``max_seconds / 2``).
+        seed: seed of the training crops (default: the global ``random`` module, seeded by ``Trainer``).
         **feature_extractor_kwargs: passed to every feature-extractor call (e.g. ``long_audio="truncate"``).
     """
 
@@ -43,6 +52,9 @@ class AudioClassificationCollator:
         id_column: str = "video_id",
         return_clip_ids: bool = False,
         decode_only_kept: bool = True,
+        max_seconds: Optional[float] = None,
+        window_hop_seconds: Optional[float] = None,
+        seed: Optional[int] = None,
         **feature_extractor_kwargs,
     ):
         self.feature_extractor = feature_extractor
@@ -54,6 +66,13 @@ class AudioClassificationCollator:
                 f"AudioQualityPolicy(sampling_rate={self.quality.sampling_rate}) does not match the feature "
                 f"extractor's sampling_rate={rate}; build the policy with sampling_rate={rate}."
             )
+        if self.quality.min_seconds is None:  # the policy's floor: this extractor's real minimum
+            self.quality.min_samples = max(self.quality.min_samples, self._min_samples(feature_extractor))
+        if max_seconds is not None and max_seconds <= 0:
+            raise ValueError(f"AudioClassificationCollator(max_seconds={max_seconds}): give a positive length or None.")
+        self.max_seconds = max_seconds
+        self.window_hop_seconds = window_hop_seconds or (max_seconds / 2 if max_seconds else None)
+        self._random = random.Random(seed) if seed is not None else random
         self.audio_column = audio_column
         self.label_column = label_column
         self.id_column = id_column
@@ -71,11 +90,56 @@ class AudioClassificationCollator:
         except AttributeError:
             return None
 
+    @staticmethod
+    def _min_samples(feature_extractor) -> int:
+        """The shortest clip the extractor takes: HEAR's ``min_samples``, AudioMAE's fbank window."""
+        for name in ("min_samples", "window_size"):
+            value = getattr(feature_extractor, name, None)
+            if isinstance(value, int):
+                return value
+        return 0
+
     def _clip_id(self, row: dict, position: int) -> Any:
-        for key in (self.id_column, "video_id", "id", "file", "path"):
+        # ``path``: the audio file, added by the data package's loaders (SafeAudioDecoding); ``filename``: ESC-50
+        for key in (self.id_column, "video_id", "id", "path", "filename", "file"):
             if row.get(key) is not None:
                 return row[key]
+        audio = row.get(self.audio_column)
+        if isinstance(audio, dict) and audio.get("clip_id") is not None:  # an UnreadableAudio marker
+            return audio["clip_id"]
         return f"<batch row {position}>"
+
+    @property
+    def _crop_samples(self) -> Optional[int]:
+        return None if self.max_seconds is None else int(round(self.max_seconds * self.quality.sampling_rate))
+
+    def _check(self, audio, clip_id, unknown_labels=()) -> Optional[np.ndarray]:
+        """Quality check (and decode) one clip; in training with ``max_seconds``, only a random crop of it."""
+        size = self._crop_samples
+        if size is None or self.quality.mode == "eval":
+            return self.quality.check(audio, clip_id=clip_id, unknown_labels=unknown_labels, max_samples=self.max_samples)
+        duration = getattr(getattr(audio, "metadata", None), "duration_seconds", None)
+        if duration is not None and duration > self.max_seconds:  # a lazy decoder: decode only the crop
+            start = self._random.uniform(0.0, duration - self.max_seconds)
+            return self.quality.check(
+                audio, clip_id=clip_id, unknown_labels=unknown_labels, max_samples=size, start_seconds=start
+            )
+        wave = self.quality.check(audio, clip_id=clip_id, unknown_labels=unknown_labels)
+        if wave is not None and len(wave) > size:
+            start = self._random.randint(0, len(wave) - size)
+            wave = wave[start : start + size]
+        return wave
+
+    def _windows(self, wave: np.ndarray) -> list:
+        """Evaluation: ``max_seconds`` windows every ``window_hop_seconds``, the last ending at the clip's end."""
+        size = self._crop_samples
+        if size is None or len(wave) <= size:
+            return [wave]
+        hop = max(1, int(round(self.window_hop_seconds * self.quality.sampling_rate)))
+        starts = list(range(0, len(wave) - size + 1, hop))
+        if starts[-1] != len(wave) - size:
+            starts.append(len(wave) - size)
+        return [wave[start : start + size] for start in starts]
 
     def __call__(self, rows: list) -> dict:
         if not rows:
@@ -91,10 +155,11 @@ class AudioClassificationCollator:
             clip_id, audio = self._clip_id(row, position), row[self.audio_column]
             if isinstance(audio, dict) and audio.get("checked"):  # AudioQualityPolicy.filter_dataset did it
                 wave = audio["array"]
+                if self.quality.mode == "train" and self._crop_samples and len(wave) > self._crop_samples:
+                    start = self._random.randint(0, len(wave) - self._crop_samples)
+                    wave = wave[start : start + self._crop_samples]
             else:
-                wave = self.quality.check(
-                    audio, clip_id=clip_id, unknown_labels=row.get("unknown_labels") or (), max_samples=self.max_samples
-                )
+                wave = self._check(audio, clip_id, row.get("unknown_labels") or ())
             if wave is None:
                 continue
             waves.append(wave)
@@ -108,9 +173,16 @@ class AudioClassificationCollator:
                 "with AudioQualityPolicy.filter_dataset."
             )
         rate = self.quality.sampling_rate
+        window_to_clip = None
+        if self.quality.mode == "eval" and self._crop_samples and any(len(w) > self._crop_samples for w in waves):
+            windows = [self._windows(w) for w in waves]
+            window_to_clip = torch.tensor([clip for clip, parts in enumerate(windows) for _ in parts])
+            waves = [part for parts in windows for part in parts]
         if self.device is not None:
             waves = [torch.from_numpy(np.ascontiguousarray(w)).to(self.device, non_blocking=True) for w in waves]
         batch = dict(self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt", **self.feature_extractor_kwargs))
+        if window_to_clip is not None:
+            batch["window_to_clip"] = window_to_clip if self.device is None else window_to_clip.to(self.device)
         if labels:
             target = np.asarray(labels)
             if np.issubdtype(target.dtype, np.integer):

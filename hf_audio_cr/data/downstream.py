@@ -20,6 +20,8 @@ import numpy as np
 import soundfile as sf
 from datasets import Audio, ClassLabel, DatasetDict
 
+from .quality import with_safe_audio
+
 PathLike = Union[str, os.PathLike]
 
 # ESC-50 classes by `target` (0-49), as in the dataset's meta/esc50.csv.
@@ -52,7 +54,9 @@ _AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a")
 
 
 def _finish(dataset_dict: DatasetDict, sampling_rate: int) -> DatasetDict:
-    return DatasetDict({name: ds.cast_column("audio", Audio(sampling_rate=sampling_rate)) for name, ds in dataset_dict.items()})
+    """Audio at ``sampling_rate``, decoded per row by the bad-audio-safe path (``with_safe_audio``): a 0-byte or
+    non-audio file becomes a marker the quality policy skips and counts (training) or names (evaluation)."""
+    return with_safe_audio(dataset_dict, sampling_rate)
 
 
 def _load_files(path: PathLike, revision: Optional[str], data_files=None, split=None, cache_dir=None):
@@ -287,3 +291,105 @@ def load_audiofolder(path: PathLike, sampling_rate: int = 16000, **kwargs) -> Da
         raise FileNotFoundError(f"{path}: no such folder for load_audiofolder.")
     dataset_dict = datasets.load_dataset("audiofolder", data_dir=os.fspath(path), **kwargs)
     return _finish(dataset_dict, sampling_rate)
+
+
+# ----- Free Spoken Digit Dataset ------------------------------------------------------------------------------
+# 3,000 real recordings (6 speakers x 10 digits x 50 repetitions, 8 kHz, CC BY-SA 4.0), shipped inside the
+# package as FLAC in parquet (resources/fsdd.parquet, attribution in resources/LICENSES.md).
+FSDD_PARQUET = Path(__file__).parent / "resources" / "fsdd.parquet"
+FSDD_DIGITS = tuple(str(d) for d in range(10))
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+FSDD_TASKS = {"digit": FSDD_DIGITS, "speaker": FSDD_SPEAKERS}
+FSDD_TEST_INDICES = tuple(range(0, 5))  # the dataset's own split: repetitions 0-4 are the test set
+FSDD_VALIDATION_INDICES = tuple(range(5, 10))  # ours, carved from the official training repetitions 5-49
+
+
+def _fsdd_features() -> datasets.Features:
+    return datasets.Features(
+        file=datasets.Value("string"), audio=Audio(), digit=ClassLabel(names=list(FSDD_DIGITS)),
+        speaker=ClassLabel(names=list(FSDD_SPEAKERS)), index=datasets.Value("int64"),
+    )
+
+
+def _fsdd_records(recordings: PathLike) -> list:
+    """``recordings/{digit}_{speaker}_{index}.wav`` -> rows; a file named otherwise is an error naming it."""
+    rows = []
+    for file in sorted(Path(recordings).iterdir()):
+        if file.suffix.lower() not in _AUDIO_SUFFIXES:
+            continue
+        parts = file.stem.split("_")
+        if len(parts) != 3 or parts[0] not in FSDD_DIGITS or parts[1] not in FSDD_SPEAKERS or not parts[2].isdigit():
+            raise ValueError(f"{file}: FSDD files are named {{digit}}_{{speaker}}_{{index}}.wav with a speaker in {FSDD_SPEAKERS}.")
+        rows.append({"file": file.name, "audio": str(file), "digit": parts[0], "speaker": parts[1], "index": int(parts[2])})
+    if not rows:
+        raise FileNotFoundError(f"{recordings}: no FSDD recordings ({{digit}}_{{speaker}}_{{index}}.wav) found.")
+    return rows
+
+
+def write_fsdd_parquet(path: PathLike, output: PathLike = FSDD_PARQUET, row_group_size: int = 100) -> Path:
+    """Pack an FSDD checkout (``path/recordings/*.wav`` or the ``recordings`` folder) into one parquet file:
+    ``file``, ``audio`` (lossless FLAC at the original 8 kHz, 16 bit), ``digit`` and ``speaker`` ClassLabels,
+    ``index`` (repetition 0-49). This is how ``resources/fsdd.parquet`` was made."""
+    from .audioset import encode_flac, write_audio_parquet
+
+    root = Path(os.fspath(path))
+    rows = _fsdd_records(root / "recordings" if (root / "recordings").is_dir() else root)
+    columns = {key: [row[key] for row in rows] for key in rows[0]}
+    columns["audio"] = [{"bytes": encode_flac(sf.read(file, dtype="float32")), "path": Path(file).with_suffix(".flac").name}
+                        for file in columns["audio"]]
+    return write_audio_parquet(columns, _fsdd_features(), output, row_group_size=row_group_size)
+
+
+def load_fsdd(
+    path: Optional[PathLike] = None,
+    task: str = "digit",
+    validation_indices: Optional[tuple] = FSDD_VALIDATION_INDICES,
+    sampling_rate: int = 16000,
+    cache_dir: Optional[str] = None,
+) -> DatasetDict:
+    """The Free Spoken Digit Dataset as ``DatasetDict(train, validation, test)`` for ``task``:
+    ``"digit"`` (10 classes, the Speech Commands analogue) or ``"speaker"`` (6 speakers, the VoxCeleb analogue).
+
+    ``path``: ``None`` (the copy shipped in the package), a parquet file in its schema, or an FSDD checkout
+    (``recordings/{digit}_{speaker}_{index}.wav``). Splits: the dataset's own -- repetitions 0-4 are ``test``
+    (300 clips), 5-49 training; ``validation`` is repetitions ``validation_indices`` (default 5-9, 300 clips) taken
+    out of training for choosing hyperparameters (``None``: no validation split, ``train`` is all of 5-49).
+    Every split has every speaker and digit. ``label`` is the task's ``ClassLabel``; ``digit``, ``speaker``,
+    ``index`` and ``file`` stay as columns (:func:`fsdd_speaker_folds` uses ``speaker``).
+    """
+    if task not in FSDD_TASKS:
+        raise ValueError(f"load_fsdd(task={task!r}): the tasks are {sorted(FSDD_TASKS)}.")
+    path = FSDD_PARQUET if path is None else Path(os.fspath(path))
+    if path.is_dir():
+        rows = _fsdd_records(path / "recordings" if (path / "recordings").is_dir() else path)
+        dataset = datasets.Dataset.from_list(rows, features=_fsdd_features())
+    elif path.is_file():
+        dataset = datasets.load_dataset("parquet", data_files=str(path), split="train", cache_dir=cache_dir)
+    else:
+        raise FileNotFoundError(f"load_fsdd({os.fspath(path)!r}): no such FSDD folder or parquet file.")
+    missing = {"audio", "digit", "speaker", "index"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"load_fsdd({os.fspath(path)!r}): columns {sorted(missing)} missing (found {dataset.column_names}).")
+    dataset = dataset.add_column("label", dataset[task]).cast_column("label", dataset.features[task])
+    index = np.asarray(dataset["index"])
+    test = np.isin(index, FSDD_TEST_INDICES)
+    validation = np.isin(index, validation_indices or ()) & ~test
+    splits = {"train": np.flatnonzero(~test & ~validation), "validation": np.flatnonzero(validation), "test": np.flatnonzero(test)}
+    return _finish(DatasetDict({name: dataset.select(rows) for name, rows in splits.items() if len(rows)}), sampling_rate)
+
+
+def fsdd_speaker_folds(dataset: Union[DatasetDict, datasets.Dataset], test_speaker: str) -> DatasetDict:
+    """One fold of leave-one-speaker-out: ``test`` = every clip of ``test_speaker`` (all repetitions),
+    ``train`` = every clip of the other five -- digit recognition on a voice never heard in training."""
+    if isinstance(dataset, DatasetDict):
+        dataset = datasets.concatenate_datasets([dataset[name] for name in dataset])
+    if test_speaker not in FSDD_SPEAKERS:
+        raise ValueError(f"fsdd_speaker_folds(test_speaker={test_speaker!r}): FSDD speakers are {FSDD_SPEAKERS}.")
+    speaker = np.asarray(dataset["speaker"])
+    held_out = FSDD_SPEAKERS.index(test_speaker)
+    return DatasetDict(train=dataset.select(np.flatnonzero(speaker != held_out)), test=dataset.select(np.flatnonzero(speaker == held_out)))
+
+
+def fsdd_leave_one_speaker_out(dataset: Union[DatasetDict, datasets.Dataset]) -> list:
+    """The six ``(speaker, DatasetDict(train, test))`` folds of the digit task; report the mean over them."""
+    return [(speaker, fsdd_speaker_folds(dataset, speaker)) for speaker in FSDD_SPEAKERS]

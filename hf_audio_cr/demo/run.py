@@ -21,10 +21,13 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-QUICK = dict(train_scenes=64, validation_scenes=24, test_scenes=32, max_steps=60, eval_steps=20)
+# `--quick`: a smoke check of every stage (about a minute on 2 cores), not a measurement.
+QUICK = dict(train_scenes=24, validation_scenes=8, test_scenes=8, max_steps=10, eval_steps=5, batch_size=8)
 METHODS = ("baseline", "cr")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HELD_OUT_SPEECH = REPO_ROOT / "tests" / "fixtures" / "audio" / "speech_female.ogg"
+# Package data (not the checkout's tests/fixtures), so the demo runs from an installed wheel too.
+HELD_OUT_SPEECH = Path(__file__).resolve().parent / "audio" / "speech_female.ogg"
+# What the card says the numbers were measured on (a local set, not a Hub dataset).
+DEMO_DATASET = "hf_audio_cr embedded demo set (real Debian-package recordings)"
 
 
 @dataclass
@@ -36,6 +39,9 @@ class DemoArguments:
     seeds: int = field(default=1, metadata={"help": "Train each method with seeds seed..seed+N-1; report mean ± std."})
     seed: int = field(default=0, metadata={"help": "First training seed (model init, augmentation, data order)."})
     data_seed: int = field(default=0, metadata={"help": "Seed of the embedded scenes and of the source split."})
+    sounds_root: str = field(default="/", metadata={
+        "help": "Root under which the Debian packages' recordings are found (usr/share/hydrogen/..., "
+                "usr/share/asterisk/...): / for the installed packages, or a folder made with `dpkg -x`."})
     train_scenes: int = field(default=320, metadata={"help": "10 s training scenes."})
     validation_scenes: int = field(default=64, metadata={"help": "Validation scenes (model selection)."})
     test_scenes: int = field(default=96, metadata={"help": "Test scenes (the table)."})
@@ -80,7 +86,7 @@ class DemoArguments:
 
 def build_data(args: DemoArguments, data_dir: Path) -> Dict[str, str]:
     """The embedded set, rebuilt only when the requested scenes or seed changed."""
-    from ..data.embedded import build_embedded_audioset
+    from .embedded import SoundDirs, build_embedded_audioset
 
     counts = {"train": args.train_scenes, "validation": args.validation_scenes, "test": args.test_scenes}
     meta_path = data_dir / "metadata.json"
@@ -88,7 +94,8 @@ def build_data(args: DemoArguments, data_dir: Path) -> Dict[str, str]:
         meta = json.loads(meta_path.read_text())
         if meta["seed"] == args.data_seed and {k: v["num_scenes"] for k, v in meta["splits"].items()} == counts:
             return {split: str(data_dir / f"{split}.parquet") for split in counts}
-    return build_embedded_audioset(data_dir, num_scenes=counts, seed=args.data_seed, progress=True)
+    return build_embedded_audioset(data_dir, num_scenes=counts, seed=args.data_seed, progress=True,
+                                   sound_dirs=SoundDirs.debian(args.sounds_root))
 
 
 def compute_features(args: DemoArguments, data: Dict[str, str]) -> Dict[str, list]:
@@ -194,7 +201,7 @@ def default_tag_audio(data_dir: Path) -> List[str]:
     """A real recording no model saw (LibriSpeech, outside every split) and a test-split drum hit."""
     meta = json.loads((data_dir / "metadata.json").read_text())
     drums = [p for p in meta["splits"]["test"]["source_recordings"] if "/hydrogen/" in p]
-    return [str(p) for p in ([HELD_OUT_SPEECH] if HELD_OUT_SPEECH.is_file() else []) + drums[:1]]
+    return [str(HELD_OUT_SPEECH)] + [str(p) for p in drums[:1]]
 
 
 def write_hub_folder(run: dict, output: Path) -> Path:
@@ -209,13 +216,18 @@ def write_hub_folder(run: dict, output: Path) -> Path:
         eval_file=str(Path(run["model_dir"]) / "eval_results.json"), dataset="embedded_demo", dry_run=True))
 
 
-def tag_in_fresh_process(model_dir: Path, audio: str, top_k: int = 5) -> dict:
+def tag_in_fresh_process(model_dir: Path, audio: List[str], top_k: int = 5) -> List[dict]:
     """Run ``tag_audio.py`` as a plain script in a new interpreter: only transformers + the folder's code."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-    result = subprocess.run([sys.executable, str(Path(__file__).with_name("tag_audio.py")), str(model_dir), audio,
-                             str(top_k)], capture_output=True, text=True, env=env, cwd=str(model_dir), timeout=600)
+    # The child runs inside the model folder (so nothing of the caller's working directory is importable), so
+    # every path must be absolute: a relative `demo_output/model` would be looked up under itself and then
+    # taken for a Hub id.
+    model_dir = Path(model_dir).resolve()
+    command = [sys.executable, str(Path(__file__).with_name("tag_audio.py")), str(model_dir), str(top_k),
+               *(str(Path(a).resolve()) for a in audio)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(model_dir), timeout=600)
     if result.returncode != 0:
-        raise RuntimeError(f"tagging {audio} in a fresh process failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"tagging {', '.join(audio)} in a fresh process failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -242,7 +254,7 @@ def run_demo(args: DemoArguments) -> dict:
     }
     best = max(runs, key=lambda r: r["best_val_mAP"])
     hub_dir = write_hub_folder(best, output / "model")
-    tags = [tag_in_fresh_process(hub_dir, audio) for audio in (args.tag_audio or default_tag_audio(output / "data"))]
+    tags = tag_in_fresh_process(hub_dir, args.tag_audio or default_tag_audio(output / "data"))
     report = {"arguments": asdict(args), "table": table, "summary": summary, "plots": plots,
               "selected_model": {"method": best["method"], "seed": best["seed"], "best_val_mAP": best["best_val_mAP"],
                                  "folder": str(hub_dir)},

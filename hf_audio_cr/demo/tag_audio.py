@@ -1,6 +1,6 @@
-"""Tag one recording with a saved model folder, the way a Hub user would: run as a plain script in a
-fresh process (``python tag_audio.py MODEL_DIR AUDIO [TOP_K]``), so only ``transformers`` and the
-folder's own remote code are used, never an import of ``hf_audio_cr``. Prints JSON on the last line."""
+"""Tag recordings with a saved model folder, the way a Hub user would: run as a plain script in a fresh
+process (``python tag_audio.py MODEL_DIR TOP_K AUDIO [AUDIO ...]``), so only ``transformers`` and the
+folder's own remote code are used, never an import of ``hf_audio_cr``. Prints a JSON list on the last line."""
 import json
 import sys
 
@@ -20,5 +20,5 @@ def tag(model_dir: str, audio_path: str, top_k: int = 5) -> dict:
 
 
 if __name__ == "__main__":
-    result = tag(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 5)
-    print(json.dumps(result))
+    model_dir, top_k, audio_paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    print(json.dumps([tag(model_dir, audio, top_k) for audio in audio_paths]))

@@ -3,7 +3,7 @@
 Two real-audio tasks, every setting trained with seeds ``seed .. seed + seeds - 1`` (a seed fixes the initial
 weights, the data order and the augmentation draws, and is shared by all settings, so differences are paired):
 
-* ``scenes`` -- the embedded AudioSet-style multi-label scenes (``hf_audio_cr.data.embedded``, with the six
+* ``scenes`` -- the embedded AudioSet-style multi-label scenes (``hf_audio_cr.demo.embedded``, with the six
   extra percussion / drum-machine classes), sigmoid CR (Eq. 2-5). A small labeled set (``labeled_scenes``), a
   disjoint pool of training scenes (``pool_scenes``, same training recordings, other mixtures) that is the
   unlabeled stream of Eq. 7 and the pretraining set of the "pretrained" settings, and validation / test scenes
@@ -138,7 +138,7 @@ def scene_features(args: StudyArguments, data_dir: Path) -> Dict[str, list]:
 
     from .. import AudioMAEFeatureExtractor
     from ..data import AudioClassificationCollator, AudioQualityPolicy, load_audioset
-    from ..data.embedded import EXTENDED_SOURCE_GROUPS, build_embedded_audioset
+    from ..demo.embedded import build_embedded_audioset
 
     counts = {"train": args.labeled_scenes + args.pool_scenes, "validation": args.validation_scenes,
               "test": args.test_scenes}
@@ -150,7 +150,7 @@ def scene_features(args: StudyArguments, data_dir: Path) -> Dict[str, list]:
                      and {k: v["num_scenes"] for k, v in meta["splits"].items()} == counts)
     if fresh:
         build_embedded_audioset(data_dir, num_scenes=counts, seed=args.data_seed, scene_seconds=args.scene_seconds,
-                                groups=EXTENDED_SOURCE_GROUPS, progress=True)
+                                extended=True, progress=True)
     frames = int(round(args.scene_seconds * 100))
     extractor = AudioMAEFeatureExtractor(max_length=frames)
     collator = AudioClassificationCollator(extractor, quality=AudioQualityPolicy(mode="eval"), long_audio="truncate")

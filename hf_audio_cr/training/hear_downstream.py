@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
-from .hear_trainers import HEAR_VARIANTS, HEARFineTuningArguments, HEARFineTuningTrainer
+from .hear_trainers import HEAR_VARIANTS, HEARFineTuningArguments, HEARFineTuningTrainer, check_config_overrides
+
+logger = logging.getLogger(__name__)
 
 DOWNSTREAM_TASKS = ("esc50", "speech_commands_v1", "speech_commands_v2", "voxceleb1", "audiofolder")
 
@@ -34,6 +37,15 @@ class HEARDownstreamDataArguments:
     config_overrides: dict | None = field(
         default=None, metadata={"help": "HEARConfig fields for `scratch` without a pre-trained folder (e.g. tiny sizes)."}
     )
+    max_seconds: float | None = field(
+        default=6.0,
+        metadata={"help": "Longest audio per clip: a random crop in training, windows (averaged) in evaluation. "
+                          "6 s, the paper's pre-training block; ESC-50 (5 s) and Speech Commands (1 s) are whole."},
+    )
+
+    def __post_init__(self):
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0 (or null for whole clips), got {self.max_seconds}.")
 
 
 def build_hear_classifier(
@@ -51,6 +63,7 @@ def build_hear_classifier(
     """
     if variant not in HEAR_VARIANTS:
         raise ValueError(f"variant must be one of {HEAR_VARIANTS}, got {variant!r}.")
+    config_overrides = check_config_overrides(HEARConfig, config_overrides)
     labels = {}
     if id2label is not None:
         id2label = {int(k): v for k, v in id2label.items()}
@@ -112,21 +125,31 @@ def finetune_and_evaluate(
     test_dataset=None,
     config_overrides: dict | None = None,
     save_model: bool = True,
+    max_seconds: float | None = 6.0,
 ) -> dict:
     """Fine-tune a fresh classifier of ``args.variant`` on ``train_dataset`` and return the metrics of
-    ``eval_dataset`` (``eval_*``) and ``test_dataset`` (``test_*``), written to ``output_dir/all_results.json``."""
-    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy
+    ``eval_dataset`` (``eval_*``) and ``test_dataset`` (``test_*``), written to ``output_dir/all_results.json``.
+
+    Bad clips are skipped and counted in training (``bad_audio/*`` in the logs and the metrics, summed over
+    processes) and raise ``BadAudioError`` naming the file in evaluation. ``max_seconds`` bounds what one clip
+    costs: a random crop in training, averaged windows in evaluation."""
+    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy
 
     names = train_dataset.features["label"].names
     model = build_hear_classifier(
         args.variant, args.pretrained_model_name_or_path, dict(enumerate(names)), config_overrides
     )
     feature_extractor = HEARFeatureExtractor()
-    train_collator = AudioClassificationCollator(feature_extractor, label_column="label")
-    # evaluation: bad clips raise with their id instead of silently changing the score
+    train_collator = AudioClassificationCollator(feature_extractor, label_column="label", max_seconds=max_seconds)
+    # evaluation: bad clips raise with their file name instead of silently changing the score
     eval_collator = AudioClassificationCollator(
-        feature_extractor, label_column="label", quality=AudioQualityPolicy(mode="eval")
+        feature_extractor, label_column="label", quality=AudioQualityPolicy(mode="eval"), max_seconds=max_seconds
     )
+    if eval_dataset is None and test_dataset is None:
+        logger.warning(
+            "No validation or test split: fine-tuning only, there is nothing to evaluate (an audiofolder needs "
+            "test/<class>/<clip> or validation/<class>/<clip> next to train/)."
+        )
     trainer = HEARFineTuningTrainer(
         model=model,
         args=args,
@@ -135,9 +158,11 @@ def finetune_and_evaluate(
         data_collator=train_collator,
         processing_class=feature_extractor,
         compute_metrics=compute_accuracy,
+        callbacks=[AudioQualityCallback(train_collator.quality)],
     )
     result = trainer.train()
-    metrics = {**result.metrics, "bad_audio_skipped": train_collator.quality.counts()["clips_skipped"]}
+    metrics = {**result.metrics, **train_collator.quality.as_metrics(across_processes=True)}
+    metrics["bad_audio_skipped"] = metrics["bad_audio/clips_skipped"]
     trainer.data_collator = eval_collator  # evaluation reads the collator at call time
     if eval_dataset is not None:
         metrics.update(trainer.evaluate(eval_dataset, metric_key_prefix="eval"))
@@ -156,6 +181,7 @@ def esc50_cross_validate(
     dataset,
     test_folds=(1, 2, 3, 4, 5),
     config_overrides: dict | None = None,
+    max_seconds: float | None = 6.0,
 ) -> dict:
     """ESC-50's official protocol (Sec. III-A2): for each held-out fold, fine-tune a fresh model on the other four
     and score accuracy on it. Returns the per-fold accuracies, ``accuracy_mean`` and ``accuracy_std`` (population
@@ -168,7 +194,8 @@ def esc50_cross_validate(
         split = esc50_folds(dataset, fold)
         fold_args = replace(args, output_dir=os.path.join(args.output_dir, f"fold_{fold}"))
         metrics = finetune_and_evaluate(
-            fold_args, split["train"], test_dataset=split["test"], config_overrides=config_overrides, save_model=False
+            fold_args, split["train"], test_dataset=split["test"], config_overrides=config_overrides, save_model=False,
+            max_seconds=max_seconds,
         )
         per_fold[fold] = metrics["test_accuracy"]
     accuracies = np.array(list(per_fold.values()))

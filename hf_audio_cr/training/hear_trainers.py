@@ -379,7 +379,33 @@ class HEARMAMTrainer(_LossTermsMixin, Trainer):
 class HEARFineTuningTrainer(Trainer):
     """Stage 3: the plain ``Trainer`` for ``HEARForAudioClassification``, named to pair with
     ``HEARFineTuningArguments``; the classifier's own cross-entropy/BCE is the whole objective, and the model
-    declares ``accepts_loss_kwargs = False`` so gradient accumulation divides its mean loss as usual."""
+    declares ``accepts_loss_kwargs = False`` so gradient accumulation divides its mean loss as usual.
+
+    Evaluation of long clips: when the collator cut them into windows (``AudioClassificationCollator(
+    max_seconds=...)`` with an evaluation policy, ``window_to_clip`` in the batch), ``prediction_step`` scores
+    the windows ``per_device_eval_batch_size`` at a time and averages each clip's window logits, so memory is
+    bounded by the window length whatever the clip's length, and metrics stay per clip."""
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if "window_to_clip" not in inputs:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        inputs = self._prepare_inputs(inputs)
+        window_to_clip, labels = inputs.pop("window_to_clip"), inputs.pop("labels", None)
+        step = max(1, self.args.per_device_eval_batch_size)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            logits = torch.cat([
+                model(**{name: value[start : start + step] for name, value in inputs.items()}).logits
+                for start in range(0, len(window_to_clip), step)
+            ])
+        num_clips = int(window_to_clip.max()) + 1
+        counts = torch.bincount(window_to_clip, minlength=num_clips).clamp_min(1).to(logits.dtype)
+        clip_logits = logits.new_zeros(num_clips, logits.shape[-1]).index_add_(0, window_to_clip, logits) / counts[:, None]
+        loss = None
+        if labels is not None:
+            loss = self.accelerator.unwrap_model(model).loss(clip_logits, labels).detach()
+        if prediction_loss_only:
+            return loss, None, None
+        return loss, clip_logits, labels
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -407,13 +433,28 @@ class HEARPretrainingDataArguments:
     )
 
 
+def check_config_overrides(config_class, overrides: dict | None, what: str = "config_overrides") -> dict:
+    """Refuse keys that are not fields of ``config_class`` (a typo such as ``hiden_size`` would otherwise train
+    the default size and write a stray key into config.json), naming the closest field."""
+    import difflib
+
+    overrides = dict(overrides or {})
+    known = set(config_class().to_dict())
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, known, 1)) else repr(key)
+                 for key in unknown]
+        raise ValueError(f"{what}: unknown {config_class.__name__} fields {', '.join(hints)}.")
+    return overrides
+
+
 def load_pretraining_audio(data_args: HEARPretrainingDataArguments):
     """The pre-training audio: AudioSet through the data package (streamed), else ``audiofolder`` / parquet."""
     import os
 
     import datasets
 
-    from hf_audio_cr.data import load_audioset
+    from hf_audio_cr.data import load_audioset, with_safe_audio
 
     if data_args.dataset == "audioset":
         kwargs = {"path": data_args.data_path} if data_args.data_path else {}
@@ -425,7 +466,8 @@ def load_pretraining_audio(data_args: HEARPretrainingDataArguments):
     dataset = datasets.load_dataset("parquet" if parquet else "audiofolder", data_dir=path, split="train")
     if "audio" not in dataset.column_names:
         raise ValueError(f"{path}: the dataset has no `audio` column (columns: {dataset.column_names}).")
-    return dataset.cast_column("audio", datasets.Audio(sampling_rate=16000))
+    # the same safe decoding as the other loaders: a bad file is skipped and counted by the collator's policy
+    return with_safe_audio(dataset, 16000)
 
 
 def parse_yaml_and_cli(parser, argv: list) -> tuple:
@@ -449,6 +491,7 @@ def parse_yaml_and_cli(parser, argv: list) -> tuple:
 
 __all__ = [
     "HEAR_VARIANTS",
+    "check_config_overrides",
     "GumbelTemperatureCallback",
     "HEARFineTuningArguments",
     "HEARFineTuningTrainer",

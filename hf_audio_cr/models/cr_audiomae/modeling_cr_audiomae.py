@@ -45,7 +45,8 @@ class CRAudioMAEEmbeddings(nn.Module):
         self.patch_embed = nn.Conv2d(1, config.hidden_size, config.patch_size, stride=config.patch_size)
         num_patches = config.patch_grid[0] * config.patch_grid[1]
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
-        # a weight, not a buffer recomputed at load time: original checkpoints store their own table
+        # a frozen weight, not a buffer recomputed at load time: original checkpoints store their own table
+        # (and it counts in the parameters, as in AudioMAE); from_pretrained re-freezes it after loading
         self.position_embeddings = nn.Parameter(torch.zeros(1, num_patches + 1, config.hidden_size), requires_grad=False)
 
     def patch_drop(self, patches: torch.Tensor) -> torch.Tensor:
@@ -146,6 +147,19 @@ class CRAudioMAEPreTrainedModel(PreTrainedModel):
             init.normal_(module.cls_token, std=self.config.initializer_range)
             table = sincos_position_embedding(self.config.hidden_size, self.config.patch_grid)
             init.copy_(module.position_embeddings, table.to(module.position_embeddings.device))
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        # transformers re-creates every loaded weight as a trainable Parameter; AudioMAE's table stays fixed.
+        loaded = super().from_pretrained(*args, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded).freeze_position_embeddings()
+        return loaded
+
+    def freeze_position_embeddings(self) -> None:
+        """Keep the sin-cos position table out of the optimizer (frozen in AudioMAE pretraining and fine-tuning)."""
+        for module in self.modules():
+            if isinstance(module, CRAudioMAEEmbeddings):
+                module.position_embeddings.requires_grad_(False)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         # Remote code: a folder saved from either class loads with both Auto entry points.

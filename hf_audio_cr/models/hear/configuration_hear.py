@@ -47,6 +47,9 @@ class HEARTokenizerConfig(PreTrainedConfig):
         hidden_dropout (`float`, defaults to 0.1): dropout in the feed-forward blocks.
         attention_dropout (`float`, defaults to 0.1): dropout on attention probabilities.
         layer_norm_eps (`float`, defaults to 1e-5): LayerNorm epsilon.
+        feed_forward_layer_norm (`bool`, defaults to `True`): every feed-forward block (encoder and decoder) opens
+            with its own LayerNorm after the layer's pre-norm, as in the reference code (`FeedForward`); the
+            paper is silent. `False` keeps the single pre-norm.
         initializer_range (`float`, defaults to 0.02): std of the normal init of linear layers and embeddings.
     """
 
@@ -74,6 +77,7 @@ class HEARTokenizerConfig(PreTrainedConfig):
     hidden_dropout: float = 0.1
     attention_dropout: float = 0.1
     layer_norm_eps: float = 1e-5
+    feed_forward_layer_norm: bool = True
     initializer_range: float = 0.02
 
     def validate_architecture(self):
@@ -112,6 +116,9 @@ class HEARConfig(PreTrainedConfig):
             (Shaw et al.); `False` runs attention through `scaled_dot_product_attention`.
         hidden_dropout (`float`, defaults to 0.1) / attention_dropout (`float`, defaults to 0.1): dropout rates.
         layer_norm_eps (`float`, defaults to 1e-5): LayerNorm epsilon everywhere.
+        feed_forward_layer_norm (`bool`, defaults to `True`): every feed-forward block of the acoustic model
+            opens with its own LayerNorm after the layer's pre-norm, as in the reference code (`FeedForward`);
+            the paper is silent. `False` keeps the single pre-norm.
         mask_time_prob (`float`, defaults to 0.4): share of tokens masked independently in masked acoustic
             modeling (Sec. III-A1); read by the training code, not by the forward pass.
         tokenizer_config (`HEARTokenizerConfig` or `dict`, *optional*): the acoustic tokenizer whose codes the
@@ -153,6 +160,7 @@ class HEARConfig(PreTrainedConfig):
     hidden_dropout: float = 0.1
     attention_dropout: float = 0.1
     layer_norm_eps: float = 1e-5
+    feed_forward_layer_norm: bool = True
     mask_time_prob: float = 0.4
     tokenizer_config: dict | HEARTokenizerConfig | None = None
     use_power_spectrum: bool = True

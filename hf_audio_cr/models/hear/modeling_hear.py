@@ -81,12 +81,14 @@ def compute_mask_time_indices(
 def cross_fade_window(length: int, overlap: int, device=None, dtype=None) -> torch.Tensor:
     """Per-token weights of one window: raised-cosine ramps over the `overlap` tokens at each end, 1 inside.
 
-    The ramp is sampled at half-token offsets, so the falling ramp of one window and the rising ramp of the
-    next add up to exactly 1 and no weight is 0 (a clip edge covered by a single window keeps its value).
+    As the reference code: the ramp is 0.5 - 0.5 cos(pi r) at r = linspace(0, 1, overlap), floored at 1e-3 so
+    no weight is 0 (a clip edge covered by a single window keeps its value after normalisation). A falling and
+    a rising ramp add up to 1 (1.001 at the two floored ends); `cross_fade_merge` divides by the weight sum.
     """
     weights = torch.ones(length, device=device, dtype=dtype)
     if overlap > 0:
-        ramp = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(overlap, device=device, dtype=dtype) + 0.5) / overlap)
+        ramp = torch.linspace(0, 1, overlap, device=device, dtype=dtype)
+        ramp = (0.5 - 0.5 * torch.cos(math.pi * ramp)).clamp_min(1e-3)
         weights[:overlap] = ramp
         weights[length - overlap :] = ramp.flip(0)
     return weights
@@ -371,7 +373,17 @@ class HEARClassificationHead(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         pooled = self.dense(self.pool(hidden_states, attention_mask))
-        return self.out_proj(self.dropout(self.activation(self.norm(pooled))))
+        if self.training and pooled.shape[0] == 1:
+            # One clip has no batch variance (BatchNorm1d raises): normalise it with the running statistics, as
+            # in evaluation, and leave them unchanged -- a one-sample "batch mean" would be the clip itself. The
+            # affine weights still learn. Happens on an epoch's last batch or when bad clips were skipped.
+            normalised = F.batch_norm(
+                pooled, self.norm.running_mean, self.norm.running_var, self.norm.weight, self.norm.bias,
+                training=False, eps=self.norm.eps,
+            )
+        else:
+            normalised = self.norm(pooled)
+        return self.out_proj(self.dropout(self.activation(normalised)))
 
 
 class HEARForAudioClassification(HEARPreTrainedModel):

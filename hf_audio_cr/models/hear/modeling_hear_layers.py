@@ -119,21 +119,36 @@ class HEARRelativePositionAttention(nn.Module):
 
 
 class HEARFeedForward(nn.Module):
-    """Linear -> SiLU -> dropout -> Linear -> dropout."""
+    """[LayerNorm ->] Linear -> SiLU -> dropout -> Linear -> dropout.
 
-    def __init__(self, hidden_size: int, intermediate_size: int, hidden_act: str, dropout: float):
+    The reference code's feed-forward block starts with its own LayerNorm, right after the layer's pre-norm
+    (`input_norm`, on by default: `feed_forward_layer_norm`); without it the authors' weights do not compute the
+    same function."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        intermediate_size: int,
+        hidden_act: str,
+        dropout: float,
+        input_norm: bool = True,
+        layer_norm_eps: float = 1e-5,
+    ):
         super().__init__()
+        self.input_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps) if input_norm else None
         self.intermediate = nn.Linear(hidden_size, intermediate_size)
         self.activation = ACT2FN[hidden_act]
         self.output = nn.Linear(intermediate_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.input_norm is not None:
+            hidden_states = self.input_norm(hidden_states)
         return self.dropout(self.output(self.dropout(self.activation(self.intermediate(hidden_states)))))
 
 
 class HEARRelativePositionLayer(GradientCheckpointingLayer):
-    """Pre-norm block: x + Attn(LN(x)), then x + FFN(LN(x))."""
+    """Pre-norm block: x + Attn(LN(x)), then x + FFN(LN(x)) (the FFN opens with a second LayerNorm by default)."""
 
     def __init__(
         self,
@@ -146,6 +161,7 @@ class HEARRelativePositionLayer(GradientCheckpointingLayer):
         hidden_dropout: float,
         attention_dropout: float,
         layer_norm_eps: float,
+        feed_forward_layer_norm: bool = True,
     ):
         super().__init__()
         self.attention_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
@@ -153,7 +169,9 @@ class HEARRelativePositionLayer(GradientCheckpointingLayer):
             hidden_size, num_attention_heads, max_relative_position, relative_value_embeddings, attention_dropout
         )
         self.feed_forward_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-        self.feed_forward = HEARFeedForward(hidden_size, intermediate_size, hidden_act, hidden_dropout)
+        self.feed_forward = HEARFeedForward(
+            hidden_size, intermediate_size, hidden_act, hidden_dropout, feed_forward_layer_norm, layer_norm_eps
+        )
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden_states = hidden_states + self.attention(self.attention_norm(hidden_states), attention_mask)
@@ -191,6 +209,7 @@ def relative_encoder_from(config, prefix: str = "") -> HEARRelativePositionEncod
         hidden_dropout=config.hidden_dropout,
         attention_dropout=config.attention_dropout,
         layer_norm_eps=config.layer_norm_eps,
+        feed_forward_layer_norm=config.feed_forward_layer_norm,
     )
 
 

@@ -9,6 +9,9 @@ written as local parquet files with AudioSet's schema (``video_id``, ``audio`` a
 
 Each source recording belongs to exactly one split: scenes of the test split only contain
 recordings the model never heard in training (byte-identical duplicates are collapsed first).
+
+Where the recordings are is an argument (``SoundDirs``): by default the Debian install locations, or the
+same layout under another root (``SoundDirs.debian(root)``, e.g. a folder made with ``dpkg -x``).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import csv
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -29,11 +32,7 @@ SPLITS = ("train", "validation", "test")
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 DEFAULT_NUM_SCENES = {"train": 240, "validation": 60, "test": 80}
 
-HYDROGEN_DIR = Path("/usr/share/hydrogen/data/drumkits/GMRockKit")
-ASTERISK_DIR = Path("/usr/share/asterisk/sounds/en")
-ALSA_DIR = Path("/usr/share/sounds/alsa")
-FREEDESKTOP_DIR = Path("/usr/share/sounds/freedesktop/stereo")
-_CLASS_CSV = Path(__file__).parent / "resources" / "class_labels_indices.csv"
+_CLASS_CSV = Path(__file__).resolve().parent.parent / "data" / "resources" / "class_labels_indices.csv"
 
 # AudioSet MIDs (class_labels_indices.csv) used below.
 SPEECH, FEMALE_SPEECH = "/m/09x0r", "/m/02zsn"
@@ -43,7 +42,24 @@ ALARM, TELEPHONE, RINGTONE, BUSY_SIGNAL, ALARM_CLOCK = (
     "/m/07pp_mv", "/m/07cx4", "/m/01hnzm", "/m/01z47d", "/m/046dlr")
 TAMBOURINE, FINGER_SNAPPING, WOOD_BLOCK, MARACA, RATTLE_INSTRUMENT, DRUM_MACHINE = (
     "/m/07brj", "/m/025_jnm", "/m/01sm1g", "/m/0xzly", "/m/05r5wn", "/m/0cfdd")
-DRUMKITS_DIR = HYDROGEN_DIR.parent
+
+
+@dataclass(frozen=True)
+class SoundDirs:
+    """The folders holding the source recordings, one per Debian package."""
+
+    hydrogen: Path  # hydrogen-data: the GMRockKit drum kit
+    asterisk: Path  # asterisk-core-sounds-en-wav: English prompts
+    alsa: Path  # alsa-utils: speaker-test channel announcements
+    freedesktop: Path  # sound-theme-freedesktop: stereo theme sounds
+
+    @classmethod
+    def debian(cls, root: str | Path = "/") -> "SoundDirs":
+        """Where the packages install their files, under ``root`` (``/`` for the installed packages)."""
+        share = Path(root) / "usr" / "share"
+        return cls(hydrogen=share / "hydrogen" / "data" / "drumkits" / "GMRockKit",
+                   asterisk=share / "asterisk" / "sounds" / "en", alsa=share / "sounds" / "alsa",
+                   freedesktop=share / "sounds" / "freedesktop" / "stereo")
 
 
 @dataclass(frozen=True)
@@ -56,65 +72,70 @@ class SourceGroup:
     package: str
     rules: Tuple[Tuple[Path, str, Tuple[str, ...]], ...]
     max_event_seconds: float = 8.0
-
-
-def _kit(pattern: str, *labels: str):
-    return (HYDROGEN_DIR, pattern, labels)
+    exclude: frozenset = field(default_factory=frozenset)  # file names the globs match that are not this kind
 
 
 # Tones, silence and the monkey recording in the asterisk set are not speech.
-_ASTERISK_NOT_SPEECH = {"beep.wav", "beeperr.wav", "ascending-2tone.wav", "descending-2tone.wav", "tt-monkeys.wav"}
+_ASTERISK_NOT_SPEECH = frozenset(
+    {"beep.wav", "beeperr.wav", "ascending-2tone.wav", "descending-2tone.wav", "tt-monkeys.wav"})
 
-SOURCE_GROUPS: Tuple[SourceGroup, ...] = (
-    SourceGroup("kick", "hydrogen-data", (_kit("Kick-*.wav", BASS_DRUM, DRUM),)),
-    SourceGroup("snare", "hydrogen-data", (
-        _kit("Snare-*.wav", SNARE_DRUM, DRUM), _kit("SideStick-*.wav", SNARE_DRUM, DRUM),
-        _kit("SnareRimshot-*.wav", RIMSHOT, SNARE_DRUM, DRUM))),
-    SourceGroup("tom", "hydrogen-data", (_kit("Tom*.wav", DRUM),)),
-    SourceGroup("hi-hat", "hydrogen-data", (_kit("Hat*.wav", HI_HAT, CYMBAL),)),
-    # "Bell" in a rock kit is the ride cymbal's bell.
-    SourceGroup("cymbal", "hydrogen-data", (
-        _kit("Crash-*.wav", CYMBAL), _kit("*Ride-*.wav", CYMBAL), _kit("Splash-*.wav", CYMBAL),
-        _kit("Bell-*.wav", CYMBAL))),
-    SourceGroup("bell", "hydrogen-data", (
-        _kit("Cowbell-*.wav", COWBELL, BELL), (FREEDESKTOP_DIR, "bell.oga", (BELL,)))),
-    SourceGroup("clap", "hydrogen-data", (_kit("HandClap.wav", CLAPPING),)),
-    SourceGroup("speech", "asterisk-core-sounds-en-wav", (
-        (ASTERISK_DIR, "*.wav", (SPEECH, FEMALE_SPEECH)),
-        (ASTERISK_DIR, "digits/*.wav", (SPEECH, FEMALE_SPEECH)),
-        (ASTERISK_DIR, "letters/*.wav", (SPEECH, FEMALE_SPEECH)),
-        (ASTERISK_DIR, "phonetic/*.wav", (SPEECH, FEMALE_SPEECH))), max_event_seconds=4.0),
-    # alsa-utils' channel announcements (speaker-test); the gender is not asserted.
-    SourceGroup("announcement", "alsa-utils", (
-        (ALSA_DIR, "Front_*.wav", (SPEECH,)), (ALSA_DIR, "Rear_*.wav", (SPEECH,)),
-        (ALSA_DIR, "Side_*.wav", (SPEECH,)))),
-    SourceGroup("alarm", "sound-theme-freedesktop", (
-        (FREEDESKTOP_DIR, "alarm-clock-elapsed.oga", (ALARM_CLOCK, ALARM)),
-        (FREEDESKTOP_DIR, "phone-incoming-call.oga", (RINGTONE, TELEPHONE, ALARM)),
-        (FREEDESKTOP_DIR, "phone-outgoing-busy.oga", (BUSY_SIGNAL, TELEPHONE, ALARM)),
-        (FREEDESKTOP_DIR, "phone-outgoing-calling.oga", (TELEPHONE, ALARM)))),
-)
+
+def source_groups(dirs: Optional[SoundDirs] = None) -> Tuple[SourceGroup, ...]:
+    """The labelled source groups, reading from ``dirs`` (default: the Debian install locations)."""
+    dirs = SoundDirs.debian() if dirs is None else dirs
+    kit, asterisk, alsa, freedesktop = dirs.hydrogen, dirs.asterisk, dirs.alsa, dirs.freedesktop
+
+    def _kit(pattern: str, *labels: str):
+        return (kit, pattern, labels)
+
+    return (
+        SourceGroup("kick", "hydrogen-data", (_kit("Kick-*.wav", BASS_DRUM, DRUM),)),
+        SourceGroup("snare", "hydrogen-data", (
+            _kit("Snare-*.wav", SNARE_DRUM, DRUM), _kit("SideStick-*.wav", SNARE_DRUM, DRUM),
+            _kit("SnareRimshot-*.wav", RIMSHOT, SNARE_DRUM, DRUM))),
+        SourceGroup("tom", "hydrogen-data", (_kit("Tom*.wav", DRUM),)),
+        SourceGroup("hi-hat", "hydrogen-data", (_kit("Hat*.wav", HI_HAT, CYMBAL),)),
+        # "Bell" in a rock kit is the ride cymbal's bell.
+        SourceGroup("cymbal", "hydrogen-data", (
+            _kit("Crash-*.wav", CYMBAL), _kit("*Ride-*.wav", CYMBAL), _kit("Splash-*.wav", CYMBAL),
+            _kit("Bell-*.wav", CYMBAL))),
+        SourceGroup("bell", "hydrogen-data", (
+            _kit("Cowbell-*.wav", COWBELL, BELL), (freedesktop, "bell.oga", (BELL,)))),
+        SourceGroup("clap", "hydrogen-data", (_kit("HandClap.wav", CLAPPING),)),
+        SourceGroup("speech", "asterisk-core-sounds-en-wav", (
+            (asterisk, "*.wav", (SPEECH, FEMALE_SPEECH)),
+            (asterisk, "digits/*.wav", (SPEECH, FEMALE_SPEECH)),
+            (asterisk, "letters/*.wav", (SPEECH, FEMALE_SPEECH)),
+            (asterisk, "phonetic/*.wav", (SPEECH, FEMALE_SPEECH))), max_event_seconds=4.0,
+            exclude=_ASTERISK_NOT_SPEECH),
+        # alsa-utils' channel announcements (speaker-test); the gender is not asserted.
+        SourceGroup("announcement", "alsa-utils", (
+            (alsa, "Front_*.wav", (SPEECH,)), (alsa, "Rear_*.wav", (SPEECH,)),
+            (alsa, "Side_*.wav", (SPEECH,)))),
+        SourceGroup("alarm", "sound-theme-freedesktop", (
+            (freedesktop, "alarm-clock-elapsed.oga", (ALARM_CLOCK, ALARM)),
+            (freedesktop, "phone-incoming-call.oga", (RINGTONE, TELEPHONE, ALARM)),
+            (freedesktop, "phone-outgoing-busy.oga", (BUSY_SIGNAL, TELEPHONE, ALARM)),
+            (freedesktop, "phone-outgoing-calling.oga", (TELEPHONE, ALARM)))),
+    )
 
 
 # More classes for evaluations that need them (the CR study): hand percussion from other hydrogen-data kits
 # and the TR-808 emulation kit as "Drum machine". Each group has >= 5 recordings, so every split gets one.
-EXTRA_SOURCE_GROUPS: Tuple[SourceGroup, ...] = (
-    SourceGroup("tambourine", "hydrogen-data", (
-        (DRUMKITS_DIR / "Gimme A Hand 1.0", "Tambourine-*.wav", (TAMBOURINE,)),
-        (DRUMKITS_DIR / "ForzeeStereo", "Tambourine-*.wav", (TAMBOURINE,)))),
-    SourceGroup("finger-snap", "hydrogen-data", (
-        (DRUMKITS_DIR / "Gimme A Hand 1.0", "Fingersnap-*.wav", (FINGER_SNAPPING,)),)),
-    SourceGroup("wood-block", "hydrogen-data", (
-        (DRUMKITS_DIR / "Gimme A Hand 1.0", "WoodBlock-*.wav", (WOOD_BLOCK,)),
-        (DRUMKITS_DIR / "Gimme A Hand 1.0", "Clave-*.wav", (WOOD_BLOCK,)))),
-    SourceGroup("maraca", "hydrogen-data", (
-        (DRUMKITS_DIR / "Gimme A Hand 1.0", "Maraca-*.wav", (MARACA, RATTLE_INSTRUMENT)),)),
-    SourceGroup("hand-clap", "hydrogen-data", (
-        (DRUMKITS_DIR / "Gimme A Hand 1.0", "HandClap-*.wav", (CLAPPING,)),)),
-    SourceGroup("drum-machine", "hydrogen-data", (
-        (DRUMKITS_DIR / "TR808EmulationKit", "*.flac", (DRUM_MACHINE,)),)),
-)
-EXTENDED_SOURCE_GROUPS: Tuple[SourceGroup, ...] = SOURCE_GROUPS + EXTRA_SOURCE_GROUPS
+def extra_source_groups(dirs: Optional[SoundDirs] = None) -> Tuple[SourceGroup, ...]:
+    """Six more classes from the other hydrogen-data kits (next to ``dirs.hydrogen``'s GMRockKit)."""
+    kits = (SoundDirs.debian() if dirs is None else dirs).hydrogen.parent
+    hand = kits / "Gimme A Hand 1.0"
+    return (
+        SourceGroup("tambourine", "hydrogen-data", (
+            (hand, "Tambourine-*.wav", (TAMBOURINE,)), (kits / "ForzeeStereo", "Tambourine-*.wav", (TAMBOURINE,)))),
+        SourceGroup("finger-snap", "hydrogen-data", ((hand, "Fingersnap-*.wav", (FINGER_SNAPPING,)),)),
+        SourceGroup("wood-block", "hydrogen-data", (
+            (hand, "WoodBlock-*.wav", (WOOD_BLOCK,)), (hand, "Clave-*.wav", (WOOD_BLOCK,)))),
+        SourceGroup("maraca", "hydrogen-data", ((hand, "Maraca-*.wav", (MARACA, RATTLE_INSTRUMENT)),)),
+        SourceGroup("hand-clap", "hydrogen-data", ((hand, "HandClap-*.wav", (CLAPPING,)),)),
+        SourceGroup("drum-machine", "hydrogen-data", ((kits / "TR808EmulationKit", "*.flac", (DRUM_MACHINE,)),)),
+    )
 
 
 @dataclass(frozen=True)
@@ -132,22 +153,31 @@ def audioset_class_names() -> Dict[str, str]:
 
 
 def _check_packages_installed(groups: Sequence[SourceGroup]) -> None:
-    missing = sorted({g.package for g in groups for d, _, _ in g.rules if not d.is_dir()})
+    missing = {}
+    for group in groups:
+        for directory, _, _ in group.rules:
+            if not Path(directory).is_dir():
+                missing.setdefault(group.package, str(directory))
     if missing:
+        names = sorted(missing)
         raise FileNotFoundError(
-            f"The embedded demo set needs real recordings from the Debian package(s) {', '.join(missing)}, "
-            f"which are not installed. Fix: run `make install` (or `sudo apt-get install {' '.join(missing)}`).")
+            f"The embedded demo set needs real recordings from the Debian package(s) {', '.join(names)}, "
+            f"which are not installed (no such folder: {', '.join(missing[n] for n in names)}). "
+            f"Fix: run `make install` (or `sudo apt-get install {' '.join(names)}`), or point `sound_dirs` "
+            "(the demo's --sounds_root) at a copy of the packages' files.")
 
 
-def discover_sources(groups: Sequence[SourceGroup] = SOURCE_GROUPS) -> List[SourceRecording]:
-    """All usable recordings, sorted, with byte-identical duplicates collapsed (the freedesktop
-    theme ships several sounds twice under different names)."""
+def discover_sources(groups: Optional[Sequence[SourceGroup]] = None,
+                     sound_dirs: Optional[SoundDirs] = None) -> List[SourceRecording]:
+    """All usable recordings of ``groups`` (default: ``source_groups(sound_dirs)``), sorted, with
+    byte-identical duplicates collapsed (the freedesktop theme ships several sounds twice under different names)."""
+    groups = source_groups(sound_dirs) if groups is None else groups
     _check_packages_installed(groups)
     seen, sources = set(), []
     for group in groups:
         for directory, pattern, labels in group.rules:
             for path in sorted(directory.glob(pattern)):
-                if path.name in _ASTERISK_NOT_SPEECH and directory == ASTERISK_DIR:
+                if path.name in group.exclude:
                     continue
                 digest = hashlib.sha1(path.read_bytes()).hexdigest()
                 if digest in seen:
@@ -244,14 +274,15 @@ def _flac_bytes(wave: np.ndarray, sampling_rate: int) -> bytes:
 def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = None, seed: int = 0,
                             sampling_rate: int = 48000, scene_seconds: float = 10.0,
                             max_events: int = 4, progress: bool = False,
-                            groups: Sequence[SourceGroup] = SOURCE_GROUPS) -> Dict[str, str]:
+                            sound_dirs: Optional[SoundDirs] = None, extended: bool = False) -> Dict[str, str]:
     """Write ``{output_dir}/{split}.parquet`` for train/validation/test plus ``metadata.json``
     (which recordings went to which split, the classes, the seed) and return split -> parquet path.
 
     The parquet files have AudioSet's schema (``video_id``, ``audio`` FLAC, ``labels`` list of
     MIDs, ``human_labels``) so ``load_audioset(data_files=...)`` reads them like the Hub set.
-    Same ``seed`` -> byte-identical files. ``groups=EXTENDED_SOURCE_GROUPS`` adds six hand-percussion and
-    drum-machine classes (more scored classes for a study); the default is the demo's set.
+    Same ``seed`` -> byte-identical files. ``sound_dirs``: where the source recordings are (default: the
+    Debian install locations, ``SoundDirs.debian()``). ``extended=True`` adds six hand-percussion and
+    drum-machine classes (``extra_source_groups``: more scored classes for a study); the default is the demo's set.
     """
     from datasets import Audio, Dataset, Features, List as ListFeature, Value
     from tqdm.auto import tqdm
@@ -268,6 +299,7 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     names = audioset_class_names()
+    groups = source_groups(sound_dirs) + (extra_source_groups(sound_dirs) if extended else ())
     assignment = assign_sources_to_splits(discover_sources(groups), seed=seed)
     features = Features({"video_id": Value("string"), "audio": Audio(), "labels": ListFeature(Value("string")),
                          "human_labels": ListFeature(Value("string"))})
