@@ -57,6 +57,9 @@ class BenchmarkArguments:
     warmup: int = field(default=1, metadata={"help": "Untimed runs before timing each setting."})
     device: str = field(default="cpu", metadata={"help": "'cpu' or 'cuda'."})
     onnx: bool = field(default=False, metadata={"help": "Also export each model to ONNX and time onnxruntime."})
+    quantize: str | None = field(default=None, metadata={
+        "help": "'int8': with --onnx, also time the dynamically quantised graph (backend onnxruntime-int8) and its "
+                "RTF ratio to fp32 at 1 thread, timed interleaved."})
     audio: str | None = field(
         default=None, metadata={"help": "A recording to tile to each duration (default: seeded noise)."}
     )
@@ -89,6 +92,9 @@ class BenchmarkSubject:
             count = 1 + -(-max(len(waveform) - size, 0) // hop)
             waveform = [waveform[i * hop : i * hop + size] for i in range(count)]
         features = self.feature_extractor(waveform, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+        values = features.get("input_values")
+        if hasattr(values, "materialize"):  # streamed windows: measured as one batch of windows, as ONNX runs them
+            features = values.materialize()
         accepted = inspect.signature(self.model.forward).parameters
         return {key: value for key, value in features.items() if key in accepted and torch.is_tensor(value)}
 
@@ -244,13 +250,15 @@ def measure_subject(subject: BenchmarkSubject, args: BenchmarkArguments, workdir
     thread_counts = [usable_cores() if t == "all" else int(t) for t in args.threads]
     result = {"model": subject.name, "params": count_parameters(model), "flops": {}, "macs": {}, "rtf": {}}
 
-    onnx_path = None
-    if args.onnx:
-        from hf_audio_cr.export import OnnxAudioClassifier, export_onnx
+    graphs = {}
+    if args.onnx or args.quantize:
+        from hf_audio_cr.export import OnnxAudioClassifier, export_onnx, quantize_onnx
 
         # 25 s gives every model at least two windows, so the window axis stays dynamic in the graph
         example = subject.extract(benchmark_waveform(25.0, args.audio))
-        onnx_path = export_onnx(subject.model, example, workdir / f"{subject.name}.onnx")
+        graphs["onnxruntime"] = export_onnx(subject.model, example, workdir / f"{subject.name}.onnx")
+        if args.quantize == "int8":
+            graphs["onnxruntime-int8"] = quantize_onnx(graphs["onnxruntime"])
         model = subject.model.to(device)
 
     for seconds in args.durations:
@@ -271,19 +279,42 @@ def measure_subject(subject: BenchmarkSubject, args: BenchmarkArguments, workdir
                 for with_fe, run in ((False, model_only), (True, with_features)):
                     elapsed = median_seconds(run, args.repeats, args.warmup, sync)
                     _record(result, _setting_key("torch", seconds, threads, with_fe), elapsed / seconds)
-            if onnx_path is not None:
+            for backend, onnx_path in graphs.items():
                 session = OnnxAudioClassifier(onnx_path, num_threads=threads)
                 try:
                     session(**features)
                 except ValueError as error:  # a graph with a length limit (HEAR: 30 s) cannot take this clip
-                    result.setdefault("notes", {})[f"onnxruntime/{seconds:g}s"] = str(error)
+                    result.setdefault("notes", {})[f"{backend}/{seconds:g}s"] = str(error)
                     continue
                 runs = {False: lambda: session(**features), True: lambda: session(**subject.extract(waveform))}
                 for with_fe, run in runs.items():
                     with intra_op_threads(threads):  # the feature extractor's torch ops
                         elapsed = median_seconds(run, args.repeats, args.warmup, lambda: None)
-                    _record(result, _setting_key("onnxruntime", seconds, threads, with_fe), elapsed / seconds)
+                    _record(result, _setting_key(backend, seconds, threads, with_fe), elapsed / seconds)
+        if "onnxruntime-int8" in graphs and f"onnxruntime-int8/{seconds:g}s" not in result.get("notes", {}):
+            result.setdefault("int8", {})[f"{seconds:g}s"] = paired_onnx_ratio(
+                graphs["onnxruntime-int8"], graphs["onnxruntime"], features, seconds, max(args.repeats, 5), args.warmup)
     return result
+
+
+def paired_onnx_ratio(quantized_path, fp32_path, features: dict, seconds: float, repeats: int, warmup: int) -> dict:
+    """int8 / fp32 onnxruntime time at 1 thread, interleaved (q, f, q, f, ...), plus how the int8 logits follow."""
+    from hf_audio_cr.export import OnnxAudioClassifier, logits_agreement
+
+    sessions = [OnnxAudioClassifier(quantized_path, num_threads=1), OnnxAudioClassifier(fp32_path, num_threads=1)]
+    times = ([], [])
+    for index in range(warmup + repeats):
+        for which, session in enumerate(sessions):
+            start = time.perf_counter()
+            session(**features)
+            if index >= warmup:
+                times[which].append(time.perf_counter() - start)
+    ratios = [q / f for q, f in zip(*times)]
+    return {"ratio_int8_to_fp32": statistics.median(ratios), "rtf_int8": statistics.median(times[0]) / seconds,
+            "rtf_fp32": statistics.median(times[1]) / seconds,
+            "size_mb_int8": Path(quantized_path).stat().st_size / 2**20,
+            "size_mb_fp32": Path(fp32_path).stat().st_size / 2**20,
+            **logits_agreement(sessions[1](**features), sessions[0](**features))}
 
 
 def paired_rtf_ratio(a: BenchmarkSubject, b: BenchmarkSubject, seconds: float, repeats: int, warmup: int,
@@ -339,6 +370,11 @@ def format_markdown(results: list[dict], args: BenchmarkArguments, headline: lis
     for r in results:
         for setting, note in r.get("notes", {}).items():
             lines.append(f"\n{r['model']} {setting}: - ({note})")
+    for r in results:
+        for setting, q in r.get("int8", {}).items():
+            lines.append(f"\n{r['model']} int8 / fp32 onnxruntime RTF ({setting}, 1 thread, interleaved): "
+                         f"{q['ratio_int8_to_fp32']:.3f} (int8 {q['rtf_int8']:.4f}, fp32 {q['rtf_fp32']:.4f}; goal <= 0.6); "
+                         f"logits correlation {q['correlation']:.4f}, {q['size_mb_int8']:.1f} MB vs {q['size_mb_fp32']:.1f} MB")
     for pair in headline or []:
         lines.append(f"\nHEAR / CR-AudioMAE RTF ratio ({pair['setting']}, runs interleaved): {pair['ratio']:.3f} "
                      f"(HEAR {pair['rtf_a']:.4f}, CR-AudioMAE {pair['rtf_b']:.4f}; paper: {PAPER_RTF['hear']} / "

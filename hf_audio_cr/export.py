@@ -51,6 +51,14 @@ class _WindowedLogits(_LogitsOnly):
         return scores.masked_fill(~window_mask.bool()[..., None], float("-inf")).amax(dim=1)
 
 
+def materialize_windows(features: dict) -> dict:
+    """Streamed windows (``AudioMAEFeatureExtractor(long_audio="stream")``) as the tensors a graph takes."""
+    values = features.get("input_values")
+    if hasattr(values, "materialize"):
+        return {**{k: v for k, v in features.items() if k != "input_values"}, **values.materialize()}
+    return features
+
+
 def frame_padding_rule(model: torch.nn.Module) -> dict | None:
     """For models whose graph covers a frame range (HEAR): the frame multiple, minimum and maximum."""
     config = getattr(model, "config", None)
@@ -117,7 +125,8 @@ def export_onnx(model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: s
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     rule = frame_padding_rule(model)
-    inputs = {k: v.cpu() for k, v in pad_frames(dict(inputs), rule).items() if torch.is_tensor(v)}
+    inputs = materialize_windows(dict(inputs))
+    inputs = {k: v.cpu() for k, v in pad_frames(inputs, rule).items() if torch.is_tensor(v)}
     inputs = {k: torch.cat([v, v]) if v.shape[0] == 1 else v for k, v in inputs.items()}
     names = list(inputs)
     windowed = inputs["input_values"].dim() == 4
@@ -138,6 +147,33 @@ def export_onnx(model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: s
     return path
 
 
+def quantize_onnx(path: str | Path, output: str | Path | None = None) -> Path:
+    """Dynamic int8 quantisation of an exported graph with onnxruntime's quantiser: weights of MatMul/Gemm
+    stored as int8, activations quantised on the fly per tensor (no calibration data). Returns the new path
+    (default: ``model.int8.onnx`` next to ``model.onnx``); the frame-padding metadata is carried over."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path = Path(path)
+    output = Path(output) if output is not None else path.with_suffix(".int8.onnx")
+    # per-channel weights are refused by onnxruntime's DynamicQuantizeMatMul on the batched attention matmuls
+    quantize_dynamic(str(path), str(output), weight_type=QuantType.QInt8, per_channel=False)
+    metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    if metadata:
+        proto = onnx.load(str(output))
+        onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, **metadata})
+        onnx.save(proto, str(output))
+    return output
+
+
+def logits_agreement(reference: np.ndarray, candidate: np.ndarray) -> dict:
+    """How closely ``candidate`` logits follow ``reference``: Pearson correlation, max |difference|, argmax agreement."""
+    reference, candidate = np.asarray(reference, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    return {"correlation": float(np.corrcoef(reference.ravel(), candidate.ravel())[0, 1]),
+            "max_abs_difference": float(np.abs(reference - candidate).max()),
+            "argmax_agreement": float((reference.argmax(-1) == candidate.argmax(-1)).mean())}
+
+
 class OnnxAudioClassifier:
     """An onnxruntime session called like the PyTorch model: ``clf(**features) -> logits`` (numpy)."""
 
@@ -150,6 +186,7 @@ class OnnxAudioClassifier:
         if num_threads is not None:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
+        self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
@@ -158,6 +195,7 @@ class OnnxAudioClassifier:
         self.frame_padding = json.loads(metadata[METADATA_KEY]) if METADATA_KEY in metadata else None
 
     def __call__(self, **features) -> np.ndarray:
+        features = materialize_windows(features)
         features = {k: v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v) for k, v in features.items()}
         features = pad_frames(features, self.frame_padding)
         values = features.get("input_values")
@@ -179,7 +217,7 @@ def max_abs_difference(model: torch.nn.Module, classifier: OnnxAudioClassifier,
                        inputs: dict[str, torch.Tensor]) -> float:
     """Largest |PyTorch logit - onnxruntime logit| on ``inputs`` (the parity check)."""
     with torch.inference_mode():
-        expected = model.cpu().eval()(**{k: v.cpu() for k, v in inputs.items()}).logits.numpy()
+        expected = model.cpu().eval()(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in inputs.items()}).logits.numpy()
     return float(np.abs(classifier(**inputs) - expected).max())
 
 
@@ -192,6 +230,9 @@ class ExportArguments:
     audio: list[str] = field(default_factory=list, metadata={"help": "Recordings for the parity check (default: noise)."})
     quick: bool = field(default=False, metadata={"help": "Tiny configs for the built-in models."})
     tolerance: float = field(default=1e-4, metadata={"help": "Largest allowed |PyTorch - onnxruntime| logit."})
+    quantize: str | None = field(default=None, metadata={
+        "help": "'int8': also write a dynamically quantised copy (OUTPUT with .int8.onnx) and report how its logits "
+                "follow PyTorch's (correlation, max difference; no tolerance: int8 is not exact)."})
 
 
 def export_and_check(args: ExportArguments) -> dict:
@@ -199,10 +240,15 @@ def export_and_check(args: ExportArguments) -> dict:
     batch of two. Raises if a difference exceeds ``args.tolerance``; returns the report."""
     from hf_audio_cr.benchmark import BUILDERS, benchmark_waveform, load_model_dir
 
+    if args.model not in BUILDERS and not (Path(args.model) / "config.json").is_file():
+        problem = "has no config.json" if Path(args.model).is_dir() else "is no such folder"
+        raise FileNotFoundError(
+            f"--model {args.model}: {problem}; pass a save_pretrained folder or a built-in name ({', '.join(BUILDERS)})."
+        )
     subject = BUILDERS[args.model](args.quick) if args.model in BUILDERS else load_model_dir(args.model)
     path = export_onnx(subject.model, subject.extract(benchmark_waveform(25.0)), args.output)
     classifier = OnnxAudioClassifier(path)
-    cases = {f"{Path(name).name} ({seconds:g} s)": benchmark_waveform(seconds, name)
+    cases = {f"{Path(name).name if name else 'noise'} ({seconds:g} s)": benchmark_waveform(seconds, name)
              for name in (args.audio or [None]) for seconds in (3.0, 10.0, 21.0)}
     report = {"onnx": str(path), "parity": {}}
     for case, waveform in cases.items():
@@ -214,4 +260,15 @@ def export_and_check(args: ExportArguments) -> dict:
     report["max_abs_difference"] = worst
     if worst > args.tolerance:
         raise AssertionError(f"ONNX parity {worst:.2e} exceeds tolerance {args.tolerance:.0e}: {report['parity']}")
+    if args.quantize is not None:
+        if args.quantize != "int8":
+            raise ValueError(f"--quantize {args.quantize!r}: only 'int8' (dynamic) is supported.")
+        quantized = OnnxAudioClassifier(quantize_onnx(path))
+        report["int8"] = {"onnx": str(quantized.path), "size_mb": quantized.path.stat().st_size / 2**20,
+                          "fp32_size_mb": path.stat().st_size / 2**20, "agreement": {}}
+        for case, waveform in cases.items():
+            features = subject.extract(waveform)
+            with torch.inference_mode():
+                expected = subject.model(**features).logits.numpy()
+            report["int8"]["agreement"][case] = logits_agreement(expected, quantized(**features))
     return report

@@ -2,6 +2,7 @@
 
     python scripts/export_onnx.py --model outputs/my_run --output outputs/onnx/my_run.onnx --audio clip.wav
     python scripts/export_onnx.py --model cr_audiomae --output outputs/onnx/cr_audiomae.onnx   # random weights
+    python scripts/export_onnx.py --model outputs/my_hear --output outputs/onnx/hear.onnx --quantize int8
 
 The graph takes the feature extractor's output; run it with hf_audio_cr.export.OnnxAudioClassifier.
 """
@@ -23,6 +24,10 @@ def main(argv=None):
     report = export_and_check(args)
     print(json.dumps(report, indent=2))
     print(f"ONNX parity: max |PyTorch - onnxruntime| = {report['max_abs_difference']:.2e} (tolerance {args.tolerance:.0e})")
+    if "int8" in report:
+        worst = min(a["correlation"] for a in report["int8"]["agreement"].values())
+        print(f"int8 ({report['int8']['onnx']}, {report['int8']['size_mb']:.1f} MB vs {report['int8']['fp32_size_mb']:.1f} MB): "
+              f"lowest logits correlation with PyTorch {worst:.4f}")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def test_long_audio_is_windowed_not_cut(real_clips):
     fe = AudioMAEFeatureExtractor()
     speech = real_clips["speech_female.ogg"]  # ~14 s: longer than one 10.24 s window
     long_clip = np.concatenate([speech, speech, speech])  # ~42 s
-    out = fe([real_clips["robin.ogg"], long_clip], sampling_rate=16000)
+    out = fe([real_clips["robin.ogg"], long_clip], sampling_rate=16000, long_audio="window")
     windows, mask = out["input_values"], out["window_mask"]
     expected = fe.num_windows(len(long_clip))
     assert windows.shape == (2, expected, 1024, 128) and expected >= 7
@@ -74,7 +74,8 @@ def test_feature_extractor_round_trips_through_save_pretrained(tmp_path, real_cl
     again = AudioMAEFeatureExtractor.from_pretrained(tmp_path)
     assert again.max_length == 512 and again.window_hop == 256
     clip = real_clips["trumpet.ogg"]
-    assert torch.equal(fe(clip, sampling_rate=16000)["input_values"], again(clip, sampling_rate=16000)["input_values"])
+    assert torch.equal(fe(clip, sampling_rate=16000, long_audio="window")["input_values"],
+                       again(clip, sampling_rate=16000, long_audio="window")["input_values"])
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def test_pipeline_scores_long_audio_by_windows_not_by_cutting(saved_folder, real
     tagger = pipeline("audio-classification", model=str(folder))
     scores = {r["label"]: r["score"] for r in tagger(long_clip, top_k=527)}
     fe = AudioMAEFeatureExtractor()
-    windows = fe(long_clip, sampling_rate=16000)["input_values"][0]
+    windows = fe(long_clip, sampling_rate=16000, long_audio="window")["input_values"][0]
     assert windows.shape[0] == fe.num_windows(len(long_clip)) > 3
     with torch.no_grad():
         per_window = model(windows).logits.sigmoid()

@@ -30,7 +30,7 @@ def test_cr_audiomae_parity_for_any_number_of_windows(cr_audiomae_onnx, real_cli
 def test_cr_audiomae_parity_on_a_padded_batch_with_window_mask(cr_audiomae_onnx, real_clips):
     model, extractor, onnx_model = cr_audiomae_onnx
     clips = [real_clips["trumpet.ogg"][:24000], real_clips["robin.ogg"], real_clips["speech_female.ogg"][:80000]]
-    features = dict(extractor(clips, sampling_rate=16000))
+    features = dict(extractor(clips, sampling_rate=16000, long_audio="window"))
     assert not features["window_mask"].all()  # padded windows exist and must not win the clip max
     logits = onnx_model(**features)
     assert logits.shape == (3, model.config.num_labels) and np.isfinite(logits).all()
@@ -50,7 +50,7 @@ def test_export_script_checks_parity_on_a_saved_folder(tmp_path, audio_dir):
 def test_export_refuses_an_example_that_would_freeze_the_window_axis(tmp_path, real_clips):
     model = CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).eval()
     features = dict(AudioMAEFeatureExtractor(max_length=128, window_hop=64)(
-        [real_clips["robin.ogg"][:48000], real_clips["trumpet.ogg"][:48000]], sampling_rate=16000))
+        [real_clips["robin.ogg"][:48000], real_clips["trumpet.ogg"][:48000]], sampling_rate=16000, long_audio="window"))
     features["input_values"] = features["input_values"][:, :1]
     features["window_mask"] = features["window_mask"][:, :1]
     with pytest.raises(ValueError, match="windows"):

@@ -116,7 +116,7 @@ def test_single_label_cr_audiomae_uses_cross_entropy_and_softmax_cr(tiny_fbanks,
     # the same draws by hand: views -> one forward -> CE on the mixed one-hot targets + 2 * softmax CR
     torch.manual_seed(7)
     views, targets = make_views(x, F.one_hot(labels, 3).float(), num_views=3, mixup_prob=0.5, freq_mask=16,
-                                time_mask=32, erase_prob=0.0)
+                                time_mask=32, erase_prob=0.0, mask_value=trainer.spec_augment_fill_value)
     logits = model(input_values=views).logits
     ce = F.cross_entropy(logits, targets.repeat(3, 1))
     expected = ce + 2.0 * softmax_consistency_loss(logits.view(3, 3, -1))

@@ -249,6 +249,13 @@ def test_evaluation_scores_a_long_file_by_windows(tmp_path):
     assert batch["input_values"].shape[1] == fe.num_frames(6 * 16000)
     assert torch.bincount(batch["window_to_clip"]).tolist() == [19, 1][:: 1 if long_row == 0 else -1]
     assert len(batch["labels"]) == 2
+    # the windows' features are computed 16 at a time: the same as one call of the extractor
+    wave = collator.quality.check(data[long_row]["audio"], clip_id="long")
+    windows = [wave[start * 16000 : (start + 6) * 16000] for start in range(0, 55, 3)]
+    direct = fe(windows + [collator.quality.check(data[1 - long_row]["audio"], clip_id="kick")], sampling_rate=16000)
+    order = torch.cat([torch.nonzero(batch["window_to_clip"] == long_row)[:, 0], torch.nonzero(batch["window_to_clip"] != long_row)[:, 0]])
+    for name in ("input_values", "power_spectrum", "attention_mask"):
+        assert torch.allclose(batch[name][order], direct[name], atol=1e-5), name
     model = tiny_classifier(names).eval()
     # 8 windows per forward: memory is bounded by the eval batch size, whatever the file's length
     args = HEARFineTuningArguments(output_dir=str(tmp_path), variant="scratch", per_device_eval_batch_size=8, **COMMON)

@@ -159,6 +159,7 @@ class AudioQualityPolicy:
         min_seconds: clips shorter than this are ``too_short``. ``None`` (default): the model's real minimum,
             ``min_samples`` = one 25 ms analysis window (400 samples at 16 kHz, the Kaldi fbank's frame), raised
             by a collator to its feature extractor's own minimum (HEAR: 513 samples). A 0.09 s hi-hat is kept.
+            A collator never lets the floor go below its extractor's minimum.
         silence_threshold: peak absolute amplitude below which a clip is ``silent``. The default 1e-5 is below
             one 16-bit step (3e-5), so only digital silence is rejected, never a quiet recording.
     """

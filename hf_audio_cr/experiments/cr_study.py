@@ -273,7 +273,10 @@ def train_run(args: StudyArguments, task: str, name: str, spec: dict, seed: int,
         greater_is_better=True, logging_steps=max(1, eval_steps // 3), report_to="none", use_cpu=True,
         dataloader_num_workers=0, disable_tqdm=True, **spec)
     train_set = data["train"] if fsdd else (data["pool"] if name == PRETRAIN else data["labeled"])
+    from .. import AudioMAEFeatureExtractor
+
     kwargs = dict(model=model, args=training_args, train_dataset=train_set, eval_dataset=data["validation"],
+                  processing_class=AudioMAEFeatureExtractor(),  # its mean/std give SpecAugment's raw-zero fill
                   compute_metrics=compute_accuracy if fsdd else audioset_compute_metrics())
     if semi:
         trainer = SemiSupervisedCRTrainer(**kwargs, unlabeled_dataset=[{"input_values": r["input_values"]}

@@ -38,14 +38,33 @@ def mixup(
     return x, mu * labels + (1 - mu) * labels[partner]
 
 
+def raw_zero_fill_value(feature_extractor) -> float:
+    """The value a raw log-Mel 0 takes after ``feature_extractor``'s normalisation ``(x - mean) / (2 std)``.
+
+    AudioMAE masks the raw fbank with 0 and normalises afterwards, so its SpecAugment cells (and its padded
+    frames) hold ``(0 + 4.2677393) / (2 * 4.5689974) = 0.467`` with the AudioSet statistics. Read from the
+    extractor's own ``mean``/``std``, so other normalisation statistics give their own raw zero.
+    """
+    if not getattr(feature_extractor, "do_normalize", True):
+        return 0.0
+    mean, std = getattr(feature_extractor, "mean", None), getattr(feature_extractor, "std", None)
+    if not isinstance(mean, (int, float)) or not isinstance(std, (int, float)) or std <= 0:
+        raise ValueError(
+            f"{type(feature_extractor).__name__} has no scalar fbank mean/std (got mean={mean!r}, std={std!r}), so "
+            "the raw-zero SpecAugment fill cannot be computed; set spec_augment_fill to a number instead."
+        )
+    return (0.0 - mean) / (2.0 * std)
+
+
 def spec_augment(
     input_values: torch.Tensor, freq_mask: int = 48, time_mask: int = 192, mask_value: float = 0.0
 ) -> torch.Tensor:
     """SpecAugment (Park et al.): one frequency mask of up to ``freq_mask`` bins and one time mask of
     up to ``time_mask`` frames, drawn independently for every row (AudioMAE's AudioSet settings).
 
-    The masks are applied to the normalised features, so ``mask_value=0`` is the dataset mean (AudioMAE
-    writes 0 into the raw fbank before normalising).
+    The masks are applied to the normalised features and write ``mask_value`` there: 0 is the dataset
+    mean; AudioMAE's value is ``raw_zero_fill_value(feature_extractor)`` (0 in the raw fbank), which
+    ``CRTrainer`` uses by default (``spec_augment_fill="raw_zero"``).
     """
     specgrams = input_values.unsqueeze(1)  # [batch, 1, time, freq]: torchaudio masks per example ("iid")
     if freq_mask > 0:
@@ -106,11 +125,13 @@ def make_views(
     freq_mask: int = 48,
     time_mask: int = 192,
     erase_prob: float = 0.25,
+    mask_value: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Build ``num_views`` augmented views of a batch as one tensor for one batched forward.
 
     Order of Sec. 3.3: mixup once per clip (all views share the mixed clip and its mixed target), then
-    per view SpecAugment and random erasing; the model's own patch drop follows in its forward.
+    per view SpecAugment (filling ``mask_value``, see ``spec_augment``) and random erasing; the model's own
+    patch drop follows in its forward.
 
     Returns:
         ``views`` ``[num_views * batch, time, freq]`` (view ``i`` of clip ``b`` at row ``i * batch + b``)
@@ -125,7 +146,7 @@ def make_views(
         raise ValueError(f"num_views must be >= 1, got {num_views}.")
     input_values, labels = mixup(input_values, labels, mixup_prob, mixup_alpha)
     views = input_values.repeat(num_views, 1, 1)
-    views = spec_augment(views, freq_mask, time_mask)
+    views = spec_augment(views, freq_mask, time_mask, mask_value)
     views = random_erasing(views, erase_prob)
     return views, labels
 

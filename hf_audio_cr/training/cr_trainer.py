@@ -14,12 +14,25 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import has_length
+from transformers.utils import logging
 
-from .augment import make_views, make_views_with_frames
+from .augment import make_views, make_views_with_frames, raw_zero_fill_value
 from .losses import MULTI_LABEL, SINGLE_LABEL, consistency_loss_for
 from .sampling import AudiosetWeightedSampler, audioset_sample_weights
 
 UNLABELED_AUGMENTATIONS = ("mixup", "specaugment", "erasing")
+SPEC_AUGMENT_FILLS = ("raw_zero", "mean")
+# AudioMAEFeatureExtractor's AudioSet statistics, used when the trainer is given no feature extractor
+AUDIOSET_FBANK_MEAN, AUDIOSET_FBANK_STD = -4.2677393, 4.5689974
+
+logger = logging.get_logger(__name__)
+
+
+def _fill_number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass
@@ -41,6 +54,14 @@ class CRTrainingArguments(TrainingArguments):
     freq_mask: int = field(default=48, metadata={"help": "SpecAugment: largest frequency mask, in Mel bins."})
     time_mask: int = field(default=192, metadata={"help": "SpecAugment: largest time mask, in frames."})
     erase_prob: float = field(default=0.25, metadata={"help": "Random erasing probability per view (AS-20k: 0.25)."})
+    spec_augment_fill: str = field(
+        default="raw_zero",
+        metadata={
+            "help": "Value written into SpecAugment's masked cells: 'raw_zero' (AudioMAE: 0 in the raw fbank, "
+            "i.e. -mean / (2 std) from the feature extractor's own statistics, 0.467 for AudioSet's), 'mean' "
+            "(0 in normalised units) or a number in normalised units."
+        },
+    )
     unlabeled_cr_weight: float = field(
         default=1.0, metadata={"help": "lambda_2 of Eq. 7: weight of the consistency loss on unlabeled clips."}
     )
@@ -96,6 +117,10 @@ class CRTrainingArguments(TrainingArguments):
             raise ValueError(f"cr_rampup_ratio must be in [0, 1], got {self.cr_rampup_ratio}.")
         if not 0.0 < self.layer_decay <= 1.0:
             raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}.")
+        if self.spec_augment_fill not in SPEC_AUGMENT_FILLS and _fill_number(self.spec_augment_fill) is None:
+            raise ValueError(
+                f"spec_augment_fill must be one of {SPEC_AUGMENT_FILLS} or a number, got {self.spec_augment_fill!r}."
+            )
 
 
 def layer_id(name: str, num_layers: int) -> int:
@@ -165,6 +190,31 @@ class CRTrainer(Trainer):
                 "from); set weighted_sampling=False or load the training set with streaming=False."
             )
         self._loss_terms = defaultdict(list)
+        self.spec_augment_fill_value = self._spec_augment_fill_value()
+
+    def _spec_augment_fill_value(self) -> float:
+        """SpecAugment's fill in normalised units: by default 0 of the raw fbank under the feature extractor's
+        own mean/std (the collator's, else ``processing_class``), as AudioMAE masks before normalising."""
+        fill = self.args.spec_augment_fill
+        if fill == "mean":
+            return 0.0
+        if fill != "raw_zero":
+            return _fill_number(fill)
+        candidates = (getattr(self.data_collator, "feature_extractor", None), self.processing_class)
+        extractor = next((c for c in candidates if c is not None and hasattr(c, "mean") and hasattr(c, "std")), None)
+        per_clip = next((c for c in candidates if c is not None and hasattr(c, "num_mel_bins")), None)
+        if extractor is None and per_clip is not None:
+            # e.g. HEAR: each clip normalised over its own frames, no dataset statistics: 0 is the clip's mean
+            return 0.0
+        if extractor is None:
+            logger.warning(
+                "CRTrainer found no feature extractor (data_collator.feature_extractor or processing_class) to read "
+                "the fbank mean/std from: SpecAugment fills the raw zero of AudioSet's statistics "
+                f"({AUDIOSET_FBANK_MEAN}, {AUDIOSET_FBANK_STD}). Pass processing_class=feature_extractor or set "
+                "spec_augment_fill to a number."
+            )
+            return (0.0 - AUDIOSET_FBANK_MEAN) / (2.0 * AUDIOSET_FBANK_STD)
+        return raw_zero_fill_value(extractor)
 
     def _views(self, inputs, labels, augment=UNLABELED_AUGMENTATIONS):
         """Views of ``input_values`` and of every other tensor input; returns (model inputs, mixed labels)."""
@@ -176,6 +226,7 @@ class CRTrainer(Trainer):
             freq_mask=args.freq_mask if "specaugment" in augment else 0,
             time_mask=args.time_mask if "specaugment" in augment else 0,
             erase_prob=args.erase_prob if "erasing" in augment else 0.0,
+            mask_value=self.spec_augment_fill_value,
         )
         input_values = inputs["input_values"]
         others = {k: v for k, v in inputs.items() if k not in ("input_values", "labels") and isinstance(v, torch.Tensor)}

@@ -6,6 +6,7 @@ Self-contained (only transformers/torch/torchaudio imports) so it travels as rem
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -54,7 +55,12 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
                     f"{name}: clip {i} has integer samples ({clip.dtype}); convert PCM to float in [-1, 1] "
                     "first, e.g. `x.astype(np.float32) / np.iinfo(x.dtype).max`."
                 )
-            clip = torch.from_numpy(np.array(clip, copy=not clip.flags.writeable or None))
+            if not clip.flags.writeable:  # e.g. np.frombuffer (the pipeline's decoder): read-only, never copied
+                with warnings.catch_warnings():  # nothing here writes into input clips
+                    warnings.simplefilter("ignore", UserWarning)
+                    clip = torch.from_numpy(clip)
+            else:
+                clip = torch.from_numpy(clip)
         if not isinstance(clip, torch.Tensor):
             raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
         if clip.ndim == 2 and 1 in clip.shape:
@@ -106,10 +112,17 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     Batched: all clips of a call are framed together, so there is no Python loop over frames; inputs may be
     numpy arrays or torch tensors on any device (features are computed on the input's device unless `device=`).
 
-    Audio longer than `max_length` frames (10.24 s): with `long_audio="window"` (the default) the clip is cut
-    into windows of `max_length` frames every `window_hop` frames and `input_values` gets shape
-    `(batch, num_windows, max_length, num_mel_bins)` with a `window_mask`; the model scores each window and
-    takes the maximum over windows. `long_audio="truncate"` keeps the first `max_length` frames (training).
+    Audio longer than `max_length` frames (10.24 s) is cut into windows of `max_length` frames every
+    `window_hop` frames; the model scores each window and takes the maximum over windows:
+
+    * `long_audio="stream"` (the default): `input_values` is a `StreamedWindows` object that holds the
+      waveforms (not copied) and computes the windows' fbanks batch by batch while the model scores them, so
+      memory does not grow with the length of the recording (`pipeline("audio-classification")` on an hour
+      of audio). `.materialize()` gives the `"window"` tensors. Calls whose clips all fit one window, and
+      `return_tensors="np"`, return plain tensors as below.
+    * `long_audio="window"`: all windows at once, `input_values` of shape
+      `(batch, num_windows, max_length, num_mel_bins)` with a `window_mask` (batched evaluation, ONNX).
+    * `long_audio="truncate"`: the first `max_length` frames only (training).
 
     Args:
         feature_size (`int`, defaults to 1): channels of the input audio (mono).
@@ -120,7 +133,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         preemphasis (`float`, defaults to 0.97): Kaldi pre-emphasis coefficient.
         do_normalize (`bool`, defaults to `True`): apply the AudioSet normalisation.
         mean (`float`, defaults to -4.2677393) / std (`float`, defaults to 4.5689974): AudioSet fbank statistics.
-        long_audio (`str`, defaults to `"window"`): `"window"` or `"truncate"`.
+        long_audio (`str`, defaults to `"stream"`): `"stream"`, `"window"` or `"truncate"`.
         window_hop (`int`, defaults to 512): frames between window starts (50 % overlap).
         chunk_frames (`int`, defaults to 1024): frames (summed over the batch) transformed at once on CPU.
     """
@@ -139,15 +152,20 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         do_normalize: bool = True,
         mean: float = -4.2677393,
         std: float = 4.5689974,
-        long_audio: str = "window",
+        long_audio: str = "stream",
         window_hop: int = 512,
         chunk_frames: int = 1024,
         padding_value: float = 0.0,
         **kwargs,
     ):
+        if sampling_rate != 16000:  # refuse here: the frame layout below is fixed in samples at 16 kHz
+            raise ValueError(
+                f"AudioMAEFeatureExtractor(sampling_rate={sampling_rate}): the model was trained on 16 kHz fbank frames "
+                f"(25 ms / 10 ms, 128 Mel bins up to 8 kHz); "
+                f"another rate changes the frame rate. Keep 16000 and {RESAMPLE_HINT}."
+            )
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
-        if long_audio not in ("window", "truncate"):
-            raise ValueError(f"long_audio must be 'window' or 'truncate', got {long_audio!r}.")
+        check_long_audio(long_audio)
         self.num_mel_bins = num_mel_bins
         self.max_length = max_length
         self.frame_length_ms = frame_length_ms
@@ -171,15 +189,17 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     def _filterbank(self, device: torch.device) -> tuple[tuple, torch.Tensor, int]:
         return kaldi_filterbank(self.num_mel_bins, self.window_size, float(self.sampling_rate), str(device))
 
-    def fbank(self, waveforms: torch.Tensor, num_frames: torch.Tensor, min_rows: int = 0) -> torch.Tensor:
+    def fbank(self, waveforms: torch.Tensor, num_frames: torch.Tensor, min_rows: int = 0,
+              normalize: bool = False) -> torch.Tensor:
         """Log-Mel frames `(batch, max(num_frames, min_rows), num_mel_bins)` of zero-mean, right-padded waveforms;
-        rows past a clip's last frame hold `padding_value` (AudioMAE pads the fbank with zeros before normalising)."""
+        rows past a clip's last frame hold `padding_value` (AudioMAE pads the fbank with zeros before normalising).
+        `normalize=True` applies the AudioSet normalisation too (to the padding rows as well)."""
         mel, window, n_fft = self._filterbank(waveforms.device)
         batch, total = waveforms.shape[0], int(num_frames.max())
         out = waveforms.new_empty(batch, max(total, min_rows), self.num_mel_bins)
-        # Chunks of about `chunk_frames` frames keep the elementwise steps in cache on CPU (and bound memory on
-        # hour-long audio): whole clips in groups when they are short, time spans of one clip when long. On a GPU
-        # one chunk covers the batch. No Python loop runs over frames.
+        # Chunks of about `chunk_frames` frames keep every step (framing to normalisation) in cache on CPU
+        # (and bound memory on hour-long audio): whole clips in groups when they are short, time spans of one
+        # clip when long. On a GPU one chunk covers the batch. No Python loop runs over frames.
         rows = self.chunk_frames if waveforms.device.type == "cpu" else 1 << 22
         clips_per_chunk = max(1, rows // total)
         step = total if clips_per_chunk > 1 else rows
@@ -188,27 +208,43 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
             for start in range(0, total, step):
                 stop = min(start + step, total)
                 span = waveforms[clips, start * self.window_shift : (stop - 1) * self.window_shift + self.window_size]
-                out[clips, start:stop] = self._log_mel_power(span, mel, window, n_fft)
-        out[:, :total].clamp_(min=torch.finfo(torch.float32).eps).log_()
+                energies = self._log_mel_power(span, mel, window, n_fft, out=out[clips, start:stop])
+                energies.clamp_(min=torch.finfo(torch.float32).eps).log_()
+                if normalize:
+                    energies.sub_(self.mean).div_(2 * self.std)
+        padding = self.padding_value
+        if normalize:
+            padding = (self.padding_value - self.mean) / (2 * self.std)
+        if waveforms.device.type == "cpu":  # only the rows past each clip's end (a few per clip)
+            for i, frames in enumerate(num_frames.tolist()):
+                out[i, frames:] = padding
+            return out
         valid = torch.arange(out.shape[1], device=out.device)[None, :] < num_frames[:, None]
-        return out.masked_fill_(~valid[..., None], self.padding_value)
+        return out.masked_fill_(~valid[..., None], padding)  # one kernel, no host sync per clip
 
-    def _log_mel_power(self, span: torch.Tensor, mel: list, window: torch.Tensor, n_fft: int) -> torch.Tensor:
-        """Mel energies (before the log) of every frame of `span` `(clips, samples)` -> `(clips, frames, bins)`."""
+    def _log_mel_power(self, span: torch.Tensor, mel: list, window: torch.Tensor, n_fft: int,
+                       out: torch.Tensor | None = None) -> torch.Tensor:
+        """Mel energies (before the log) of every frame of `span` `(clips, samples)` -> `(clips, frames, bins)`,
+        written into `out` when given."""
         frames = span.unfold(-1, self.window_size, self.window_shift)
-        frames = frames - frames.mean(dim=-1, keepdim=True)  # Kaldi remove_dc_offset
+        # Frames are written straight into the zero-padded FFT buffer: no padding copy inside rfft
+        buffer = span.new_empty(*frames.shape[:-1], n_fft)
+        buffer[..., self.window_size :].zero_()
+        emphasised = buffer[..., : self.window_size]
+        torch.sub(frames, frames.mean(dim=-1, keepdim=True), out=emphasised)  # Kaldi remove_dc_offset
         # Kaldi pre-emphasis, first sample replicated: y[n] = x[n] - a x[n-1]; the same two roundings as
         # torchaudio (a fused a*b+c differs in the last bit, which quiet frames' log energies amplify)
-        previous = torch.empty_like(frames)
-        previous[..., 1:] = frames[..., :-1]
-        previous[..., :1] = frames[..., :1]
-        emphasised = frames.sub_(previous.mul_(self.preemphasis))
-        spectrum = torch.fft.rfft(emphasised.mul_(window), n=n_fft)
+        previous = emphasised[..., :-1] * self.preemphasis
+        first = emphasised[..., :1] * self.preemphasis
+        emphasised[..., 1:].sub_(previous)
+        emphasised[..., :1].sub_(first)
+        emphasised.mul_(window)
+        spectrum = torch.fft.rfft(buffer)
         parts = torch.view_as_real(spectrum).square_()
-        power = parts[..., 0].add_(parts[..., 1])
-        energies = power.new_empty(*power.shape[:-1], self.num_mel_bins)
-        for first, low, high, weights in mel:  # Mel triangles are narrow: multiply each band by its FFT bins only
-            energies[..., first : first + weights.shape[1]] = power[..., low:high] @ weights
+        power = torch.add(parts[..., 0], parts[..., 1])  # contiguous for the Mel matmuls
+        energies = power.new_empty(*power.shape[:-1], self.num_mel_bins) if out is None else out
+        for first_bin, low, high, weights in mel:  # Mel triangles are narrow: multiply each band by its FFT bins only
+            energies[..., first_bin : first_bin + weights.shape[1]] = power[..., low:high] @ weights
         return energies
 
     def __call__(
@@ -222,21 +258,25 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     ) -> BatchFeature:
         """Compute `input_values` for one clip or a batch (see the class docstring for shapes)."""
         clips = validate_waveforms(raw_speech, sampling_rate, self.sampling_rate, self.window_size, type(self).__name__)
-        long_audio = long_audio or self.long_audio
+        long_audio = check_long_audio(long_audio or self.long_audio)
         device = torch.device(device) if device is not None else clips[0].device
+        if long_audio == "stream":
+            if return_tensors != "np" and max(self.frames_of(c.numel()) for c in clips) > self.max_length:
+                return BatchFeature(data={"input_values": StreamedWindows(self, clips, device)})
+            long_audio = "window"  # every clip fits one window: the same tensors either way
         lengths = torch.tensor([c.numel() for c in clips], device=device)
-        waveforms = torch.zeros(len(clips), int(lengths.max()), device=device)
+        waveforms = torch.empty(len(clips), int(lengths.max()), device=device)
         for i, clip in enumerate(clips):  # one copy per clip, mean removed over its own samples (AudioMAE)
             clip = clip.to(device)
-            waveforms[i, : clip.numel()] = clip - clip.mean()
+            torch.sub(clip, clip.mean(), out=waveforms[i, : clip.numel()])
+            waveforms[i, clip.numel() :].zero_()
         num_frames = 1 + (lengths - self.window_size) // self.window_shift
         if long_audio == "truncate":
             # only the frames that will be kept are computed
             num_frames = num_frames.clamp(max=self.max_length)
             waveforms = waveforms[:, : (self.max_length - 1) * self.window_shift + self.window_size]
-        features = self.fbank(waveforms, num_frames, min_rows=self.max_length)  # already padded to one window
-        if self.do_normalize:
-            features.sub_(self.mean).div_(2 * self.std)
+        # already padded to one window and normalised
+        features = self.fbank(waveforms, num_frames, min_rows=self.max_length, normalize=self.do_normalize)
         padding = (self.padding_value - self.mean) / (2 * self.std) if self.do_normalize else self.padding_value
         if features.shape[1] == self.max_length:
             data = {"input_values": features}
@@ -257,10 +297,76 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         mask = torch.arange(most, device=features.device)[None, :] < num_windows[:, None]
         return {"input_values": windows.contiguous(), "window_mask": mask}
 
+    def frames_of(self, num_samples: int) -> int:
+        """Kaldi frames (`snip_edges`) of a clip of `num_samples` samples."""
+        return 1 + (num_samples - self.window_size) // self.window_shift
+
     def num_windows(self, num_samples: int) -> int:
         """How many windows a clip of `num_samples` samples is scored with."""
-        frames = 1 + (num_samples - self.window_size) // self.window_shift
-        return 1 + max(0, math.ceil((frames - self.max_length) / self.window_hop))
+        return 1 + max(0, math.ceil((self.frames_of(num_samples) - self.max_length) / self.window_hop))
+
+    def window_features(self, waveform: torch.Tensor, mean: torch.Tensor, first: int, count: int) -> torch.Tensor:
+        """Windows `first .. first + count - 1` of one clip, `(count, max_length, num_mel_bins)`, computed from
+        only the samples they cover; equal to the same windows of `long_audio="window"`."""
+        hop, size = self.window_hop, self.max_length
+        total = self.frames_of(waveform.numel())
+        start, needed = first * hop, (count - 1) * hop + size
+        stop = min(start + needed, total)  # frames past the clip's end are padding
+        span = waveform[start * self.window_shift : (stop - 1) * self.window_shift + self.window_size]
+        span = (span.to(mean.device) - mean)[None]  # the whole clip's mean, as in `__call__`
+        features = self.fbank(span, torch.tensor([stop - start], device=span.device), min_rows=needed,
+                              normalize=self.do_normalize)[0]
+        return features.unfold(0, size, hop).transpose(-1, -2)  # rows past the clip's end: normalised padding
 
 
-__all__ = ["AudioMAEFeatureExtractor", "validate_waveforms"]
+def check_long_audio(long_audio: str) -> str:
+    if long_audio not in ("stream", "window", "truncate"):
+        raise ValueError(f"long_audio must be 'stream', 'window' or 'truncate', got {long_audio!r}.")
+    return long_audio
+
+
+class StreamedWindows:
+    """The windows of long clips, computed when they are scored (`AudioMAEFeatureExtractor(long_audio="stream")`).
+
+    Holds the validated waveforms (no copy) and each clip's mean; `window_batches` yields the fbank windows a
+    few at a time, so a model that scores and discards them (`CRAudioMAEForAudioClassification`) needs memory
+    for one batch of windows whatever the length. `shape` is that of the materialised `input_values`.
+    """
+
+    def __init__(self, feature_extractor: AudioMAEFeatureExtractor, clips: list[torch.Tensor], device: torch.device):
+        self.feature_extractor = feature_extractor
+        self.clips = clips
+        self.device = torch.device(device)
+        self.means = [clip.mean().to(self.device) for clip in clips]  # float32 mean over the clip, as "window"
+        self.num_windows = [feature_extractor.num_windows(clip.numel()) for clip in clips]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        fe = self.feature_extractor
+        return (len(self.clips), max(self.num_windows), fe.max_length, fe.num_mel_bins)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def to(self, device=None, *args, **kwargs) -> "StreamedWindows":
+        """A view computing on `device` (dtype arguments are ignored: the consumer casts each batch)."""
+        if device is None or isinstance(device, torch.dtype):
+            return self
+        return StreamedWindows(self.feature_extractor, self.clips, torch.device(device))
+
+    def window_batches(self, batch_size: int):
+        """Yield `(clip_index, windows)` with at most `batch_size` windows `(n, max_length, num_mel_bins)`."""
+        for index, (clip, mean, count) in enumerate(zip(self.clips, self.means, self.num_windows)):
+            for first in range(0, count, batch_size):
+                yield index, self.feature_extractor.window_features(clip, mean, first, min(batch_size, count - first))
+
+    def materialize(self) -> BatchFeature:
+        """All windows at once: the `long_audio="window"` output for the same clips."""
+        return self.feature_extractor(self.clips, sampling_rate=self.feature_extractor.sampling_rate,
+                                      long_audio="window", device=self.device)
+
+    def __repr__(self) -> str:
+        return f"StreamedWindows(shape={self.shape}, device={self.device})"
+
+
+__all__ = ["AudioMAEFeatureExtractor", "StreamedWindows", "validate_waveforms"]

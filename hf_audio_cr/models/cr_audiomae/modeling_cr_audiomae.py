@@ -173,6 +173,12 @@ class CRAudioMAEPreTrainedModel(PreTrainedModel):
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def check_input_values(self, input_values: torch.Tensor) -> None:
+        if hasattr(input_values, "window_batches"):
+            raise ValueError(
+                f"{type(self).__name__} takes one window per clip; streamed windows of long clips are scored by "
+                "CRAudioMAEForAudioClassification. For encoder features call the feature extractor with "
+                "long_audio='window' (or 'truncate') and run the windows as a batch."
+            )
         expected = (self.config.max_length, self.config.num_mel_bins)
         if input_values.dim() != 3 or tuple(input_values.shape[1:]) != expected:
             raise ValueError(
@@ -223,7 +229,9 @@ class CRAudioMAEModel(CRAudioMAEPreTrainedModel):
 class CRAudioMAEForAudioClassification(CRAudioMAEPreTrainedModel):
     """Encoder + linear head. Accepts one window per clip `(batch, frames, bins)`, or windows of long clips
     `(batch, windows, frames, bins)` with `window_mask`: each window is scored and the clip's logits are the
-    maximum over its windows (a tag present anywhere in the clip is present in the clip)."""
+    maximum over its windows (a tag present anywhere in the clip is present in the clip). Windows streamed by
+    the feature extractor (`long_audio="stream"`, anything with `window_batches`) are scored batch by batch
+    as they are computed, keeping a running maximum, so memory stays that of `window_batch_size` windows."""
 
     def __init__(self, config: CRAudioMAEConfig):
         super().__init__(config)
@@ -242,7 +250,9 @@ class CRAudioMAEForAudioClassification(CRAudioMAEPreTrainedModel):
     ) -> SequenceClassifierOutput | tuple:
         return_dict = self.config.return_dict if return_dict is None else return_dict
         hidden_states = None
-        if input_values.dim() == 4:
+        if hasattr(input_values, "window_batches"):  # duck-typed: the model folder does not import the extractor
+            logits = self.score_streamed_windows(input_values)
+        elif input_values.dim() == 4:
             logits = self.score_windows(input_values, window_mask)
         else:
             outputs = self.audiomae(input_values, output_hidden_states=output_hidden_states, return_dict=True)
@@ -263,6 +273,15 @@ class CRAudioMAEForAudioClassification(CRAudioMAEPreTrainedModel):
         logits = scores.new_full((batch, num_windows, scores.shape[-1]), float("-inf"))
         logits[window_mask.bool()] = scores
         return logits.amax(dim=1)
+
+    def score_streamed_windows(self, streamed) -> torch.Tensor:
+        """Clip max of the window logits, one `window_batch_size` batch of windows in memory at a time."""
+        parameter = next(self.parameters())
+        logits = parameter.new_full((len(streamed), self.config.num_labels), float("-inf"))
+        for index, windows in streamed.to(parameter.device).window_batches(self.config.window_batch_size):
+            scores = self.head(self.audiomae(windows.to(parameter.dtype)).pooler_output)
+            logits[index] = torch.maximum(logits[index], scores.amax(dim=0))
+        return logits
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         problem = self.config.problem_type

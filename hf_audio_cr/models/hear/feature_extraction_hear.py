@@ -5,6 +5,8 @@ Self-contained (only transformers/torch/torchaudio imports) so it travels as rem
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torchaudio
@@ -51,7 +53,12 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
                     f"{name}: clip {i} has integer samples ({clip.dtype}); convert PCM to float in [-1, 1] "
                     "first, e.g. `x.astype(np.float32) / np.iinfo(x.dtype).max`."
                 )
-            clip = torch.from_numpy(np.array(clip, copy=not clip.flags.writeable or None))
+            if not clip.flags.writeable:  # e.g. np.frombuffer (the pipeline's decoder): read-only, never copied
+                with warnings.catch_warnings():  # nothing here writes into input clips
+                    warnings.simplefilter("ignore", UserWarning)
+                    clip = torch.from_numpy(clip)
+            else:
+                clip = torch.from_numpy(clip)
         if not isinstance(clip, torch.Tensor):
             raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
         if clip.ndim == 2 and 1 in clip.shape:
@@ -120,6 +127,11 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         **kwargs,
     ):
         kwargs.setdefault("return_attention_mask", True)
+        if sampling_rate != 16000:  # refuse here: the frame layout below is fixed in samples at 16 kHz
+            raise ValueError(
+                f"HEARFeatureExtractor(sampling_rate={sampling_rate}): the model was trained on 16 kHz frames (n_fft 1024, hop 160 = 10 ms); "
+                f"another rate changes the frame rate. Keep 16000 and {RESAMPLE_HINT}."
+            )
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         if win_length > n_fft:
             raise ValueError(f"HEARFeatureExtractor: win_length ({win_length}) must not exceed n_fft ({n_fft}).")

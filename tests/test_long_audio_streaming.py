@@ -1,0 +1,119 @@
+"""Long recordings stream through features and model: the stock pipeline (package and remote code) gives the
+same scores as the all-windows-at-once path on a real 73 s recording, without copying the waveform or holding
+more than one batch of windows. (Peak-RSS figures: scripts/bench_long_audio_memory.py.)"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import pipeline
+from transformers.pipelines.audio_utils import ffmpeg_read
+
+import hf_audio_cr
+from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.models.cr_audiomae.feature_extraction_cr_audiomae import StreamedWindows
+
+# 73 s of speech at 8 kHz (Debian package asterisk-core-sounds-en-wav, installed by the Makefile)
+LONG_RECORDING = Path("/usr/share/asterisk/sounds/en_US_f_Allison/demo-instruct.wav")
+
+
+@pytest.fixture(scope="module")
+def long_audio():
+    # decoded exactly as the pipeline decodes a path (ffmpeg, resampled to 16 kHz)
+    return ffmpeg_read(LONG_RECORDING.read_bytes(), 16000)
+
+
+@pytest.fixture(scope="module")
+def cr_folder(tmp_path_factory):
+    torch.manual_seed(0)
+    config = CRAudioMAEConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                              num_labels=20, window_batch_size=3)  # 14 windows -> 5 batches, the last one short
+    folder = tmp_path_factory.mktemp("cr_stream")
+    model = CRAudioMAEForAudioClassification(config).eval()
+    model.register_for_auto_class("AutoModelForAudioClassification")
+    model.save_pretrained(folder)
+    extractor = AudioMAEFeatureExtractor()
+    extractor.register_for_auto_class("AutoFeatureExtractor")
+    extractor.save_pretrained(folder)
+    return folder, model
+
+
+def all_windows_scores(model, audio):
+    """Today's path: every window's fbank at once, scored as one padded batch."""
+    features = AudioMAEFeatureExtractor()(audio, sampling_rate=16000, long_audio="window")
+    assert features["input_values"].shape[1] == 14
+    with torch.no_grad():
+        return model(**features).logits[0].sigmoid()
+
+
+def pipeline_scores(tagger, model):
+    out = {r["label"]: r["score"] for r in tagger(str(LONG_RECORDING), top_k=model.config.num_labels)}
+    return torch.tensor([out[model.config.id2label[i]] for i in range(model.config.num_labels)])
+
+
+def test_streamed_windows_hold_the_waveform_without_a_copy_and_one_batch_at_a_time(long_audio):
+    assert not long_audio.flags.writeable  # np.frombuffer: the pipeline's decoded audio is read-only
+    streamed = AudioMAEFeatureExtractor()(long_audio, sampling_rate=16000)["input_values"]
+    assert isinstance(streamed, StreamedWindows) and streamed.shape == (1, 14, 1024, 128)
+    assert streamed.clips[0].data_ptr() == long_audio.ctypes.data  # the samples are shared, not copied
+    batches = list(streamed.window_batches(4))
+    assert [w.shape[0] for _, w in batches] == [4, 4, 4, 2]
+    reference = streamed.materialize()["input_values"][0]
+    assert torch.equal(torch.cat([w for _, w in batches]), reference)
+
+
+def test_pipeline_streams_long_audio_with_the_same_scores_as_all_windows(cr_folder, long_audio):
+    folder, model = cr_folder
+    tagger = pipeline("audio-classification", model=str(folder))
+    assert tagger.feature_extractor.long_audio == "stream"
+    assert (pipeline_scores(tagger, model) - all_windows_scores(model, long_audio)).abs().max() <= 1e-6
+
+
+REMOTE_PIPELINE = r"""
+import json, sys
+from transformers import pipeline
+folder, audio = sys.argv[1], sys.argv[2]
+tagger = pipeline("audio-classification", model=folder, trust_remote_code=True)
+streamed = tagger.feature_extractor(__import__("numpy").zeros(16000 * 30, "float32"), sampling_rate=16000)
+streamed = streamed["input_values"]
+scores = {r["label"]: r["score"] for r in tagger(audio, top_k=tagger.model.config.num_labels)}
+print(json.dumps({"scores": scores, "model": type(tagger.model).__module__, "stream": type(streamed).__module__,
+                  "hf_audio_cr_imported": any(m.startswith("hf_audio_cr") for m in sys.modules)}))
+"""
+
+
+def test_remote_code_pipeline_streams_with_the_same_scores(cr_folder, long_audio, tmp_path):
+    folder, model = cr_folder
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", REMOTE_PIPELINE, str(folder), str(LONG_RECORDING)],
+                            capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not remote["hf_audio_cr_imported"]
+    assert remote["model"].startswith("transformers_modules") and remote["stream"].startswith("transformers_modules")
+    got = torch.tensor([remote["scores"][model.config.id2label[i]] for i in range(model.config.num_labels)])
+    assert (got - all_windows_scores(model, long_audio)).abs().max() <= 1e-6
+
+
+def test_streamed_batch_of_short_and_long_clips_matches_windows(long_audio, real_clips):
+    torch.manual_seed(0)
+    model = CRAudioMAEForAudioClassification(CRAudioMAEConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, window_batch_size=5)).eval()
+    clips = [real_clips["robin.ogg"], np.array(long_audio[: 16000 * 30])]
+    fe = AudioMAEFeatureExtractor()
+    with torch.no_grad():
+        streamed = model(**fe(clips, sampling_rate=16000)).logits
+        windows = model(**fe(clips, sampling_rate=16000, long_audio="window")).logits
+    assert (streamed - windows).abs().max() <= 1e-6
+
+
+def test_encoder_refuses_streamed_windows_with_a_clear_error(long_audio):
+    encoder = hf_audio_cr.CRAudioMAEModel(CRAudioMAEConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                           intermediate_size=64)).eval()
+    with pytest.raises(ValueError, match="long_audio='window'"):
+        encoder(**AudioMAEFeatureExtractor()(long_audio, sampling_rate=16000))
