@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install system-deps test demo bench clean
+.PHONY: install system-deps test demo cr-study bench clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,6 +32,10 @@ test: install
 
 demo: install
 	$(PY) scripts/demo.py $(DEMO_ARGS)
+
+# The CR study (README "Consistency regularisation, measured"): ~45 min on 2 shared cores; CR_STUDY_ARGS=--quick for seconds.
+cr-study: install
+	$(PY) scripts/reproduce_cr.py $(CR_STUDY_ARGS)
 
 bench: install
 	$(PY) scripts/bench_feature_extraction.py

@@ -1,0 +1,1 @@
+"""Measured studies of the package's methods (run by thin scripts in ``scripts/``)."""
