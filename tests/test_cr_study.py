@@ -22,8 +22,8 @@ def test_paired_difference_by_hand():
     # differences 0.10, 0.02, 0.05: mean 0.056667, sample std 0.040415, SE = std / sqrt(3) = 0.023333
     assert d["mean"] == pytest.approx(0.0566667, abs=1e-6)
     assert d["se_paired"] == pytest.approx(0.0233333, abs=1e-6)
-    # unpaired: sqrt(var_a / 3 + var_b / 3) with sample variances 0.0025 and 0.0084
-    assert d["se_welch"] == pytest.approx(math.sqrt(0.0025 / 3 + 0.0084 / 3), abs=1e-6)
+    # unpaired: sqrt(var_a / 3 + var_b / 3) with sample variances 0.0025 and 0.016267 / 2 = 0.0081333
+    assert d["se_welch"] == pytest.approx(math.sqrt(0.0025 / 3 + 0.0081333 / 3), abs=1e-6)
     assert paired_difference(runs, "a", "missing") is None
 
 

@@ -423,6 +423,35 @@ def plot_results(summary: Dict[str, dict], runs: List[dict], path: Path) -> Path
     return path
 
 
+def plot_diagnostics(runs: List[dict], path: Path) -> Path:
+    """Training curves averaged over seeds: supervised loss, L_CR, prediction std across the batch's clips and
+    view agreement, against the step, for every setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = (("bce_loss", "supervised loss (BCE / CE)"), ("cr_loss", "L_CR (unweighted)"),
+            ("pred_std", "pred_std (batch, view 1)"), ("view_agreement", "view agreement (top class)"))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.8))
+    for name in dict.fromkeys(r["setting"] for r in runs):
+        group = [r for r in runs if r["setting"] == name]
+        for ax, (key, _) in zip(axes, keys):
+            steps = sorted({c["step"] for r in group for c in r["curves"] if key in c})
+            if not steps:
+                continue
+            means = [np.mean([c[key] for r in group for c in r["curves"] if c["step"] == st and key in c]) for st in steps]
+            ax.plot(steps, means, label=name, alpha=0.85, linestyle="--" if name.startswith("fsdd") else "-")
+    for ax, (_, title) in zip(axes, keys):
+        ax.set(xlabel="step", title=title)
+    axes[0].set_yscale("log")
+    axes[-1].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def run_study(args: StudyArguments) -> dict:
     started = time.perf_counter()
     output = Path(args.output_dir)
@@ -470,6 +499,7 @@ def run_study(args: StudyArguments) -> dict:
             selection[task] = max(names, key=lambda n: summary[n]["best_val_mean"])
     table = format_tables(summary, differences, selection)
     plot = plot_results(summary, runs, output / "results.png")
+    plot_diagnostics(runs, output / "diagnostics.png")
     report = {"arguments": asdict(args), "fingerprint": fingerprint, "summary": summary,
               "differences": differences, "selected_on_validation": selection, "table": table, "plot": str(plot),
               "runs": [{k: v for k, v in r.items() if k != "fingerprint"} for r in runs],
