@@ -1,0 +1,1 @@
+"""Measured studies that run the package end to end on real audio (``scripts/reproduce_hear.py``)."""
