@@ -3,6 +3,15 @@ import torch
 import torch.nn.functional as F
 
 
+def _num_views(logits_views: torch.Tensor) -> int:
+    if logits_views.dim() != 3:
+        raise ValueError(
+            f"logits_views must be [num_views, batch, num_classes], got shape {tuple(logits_views.shape)}; "
+            "stack the views' logits with torch.stack(..., dim=0)."
+        )
+    return logits_views.shape[0]
+
+
 def consistency_loss(logits_views: torch.Tensor) -> torch.Tensor:
     """Multi-label consistency loss between ``k`` augmented views of the same clips (Eq. 2-5).
 
@@ -18,12 +27,7 @@ def consistency_loss(logits_views: torch.Tensor) -> torch.Tensor:
         give twice Eq. 4 at ``k = 2``; we keep Eq. 4's scale so ``lambda`` means the same for every ``k``.
         With a single view there is no pair and the loss is 0.
     """
-    if logits_views.dim() != 3:
-        raise ValueError(
-            f"logits_views must be [num_views, batch, num_classes], got shape {tuple(logits_views.shape)}; "
-            "stack the views' logits with torch.stack(..., dim=0)."
-        )
-    num_views = logits_views.shape[0]
+    num_views = _num_views(logits_views)
     if num_views < 2:
         return logits_views.sum() * 0.0
     logits_views = logits_views.float()
@@ -48,12 +52,7 @@ def softmax_consistency_loss(logits_views: torch.Tensor) -> torch.Tensor:
         cross-entropy by the targets' entropy, a constant under stop-gradient, so the gradient is the
         cross-entropy's; KL is 0 when the views agree, which makes the logged value readable. Single view: 0.
     """
-    if logits_views.dim() != 3:
-        raise ValueError(
-            f"logits_views must be [num_views, batch, num_classes], got shape {tuple(logits_views.shape)}; "
-            "stack the views' logits with torch.stack(..., dim=0)."
-        )
-    num_views = logits_views.shape[0]
+    num_views = _num_views(logits_views)
     if num_views < 2:
         return logits_views.sum() * 0.0
     log_probs = F.log_softmax(logits_views.float(), dim=-1)

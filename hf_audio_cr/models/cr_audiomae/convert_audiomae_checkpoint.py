@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from ..checkpoint_io import load_checkpoint_state_dict
+
 from .configuration_cr_audiomae import CRAudioMAEConfig
 from .feature_extraction_cr_audiomae import AudioMAEFeatureExtractor
 from .modeling_cr_audiomae import CRAudioMAEForAudioClassification
@@ -102,28 +104,11 @@ def reorder_head(state_dict: dict[str, torch.Tensor], label_order: str | Path) -
 
 
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a `.pth`/`.pt` (safely, `weights_only=True`) or `.safetensors` checkpoint into a flat state dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """Read a `.pth`/`.pt` (safely, `weights_only=True`) or `.safetensors` checkpoint into a flat state dict.
 
-        return load_file(path)
-    try:
-        # AudioMAE's util/misc.py save_model stores the run's `args` (an argparse.Namespace) next to the weights;
-        # allow exactly that class. Its attributes still go through the weights-only unpickler.
-        with torch.serialization.safe_globals(ORIGINAL_CHECKPOINT_GLOBALS):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle with code in it, or not a torch file at all
-        raise ValueError(
-            f"{path}: refused to load: only plain tensors are read from pickled checkpoints "
-            f"(torch.load(weights_only=True)); convert it to safetensors from a trusted environment. ({error})"
-        ) from error
-    for key in ("model", "state_dict", "module"):
-        if isinstance(checkpoint, dict) and key in checkpoint and isinstance(checkpoint[key], dict):
-            checkpoint = checkpoint[key]
-    return {re.sub(r"^module\.", "", k): v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+    AudioMAE's util/misc.py save_model stores the run's `args` (an argparse.Namespace) next to the weights;
+    exactly that class is allowed. Its attributes still go through the weights-only unpickler."""
+    return load_checkpoint_state_dict(path, allowed_globals=tuple(ORIGINAL_CHECKPOINT_GLOBALS))
 
 
 def config_from_state_dict(state_dict: dict[str, torch.Tensor], **overrides) -> CRAudioMAEConfig:

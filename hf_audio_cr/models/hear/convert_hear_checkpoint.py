@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint_io import load_checkpoint_state_dict
+
 from .configuration_hear import HEARConfig, HEARTokenizerConfig
 from .feature_extraction_hear import HEARFeatureExtractor
 from .modeling_hear import HEARForAudioClassification, HEARForMaskedAcousticModeling, HEARModel
@@ -91,26 +93,7 @@ class ConversionReport:
 
 def load_reference_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A flat state dict from `.safetensors`, or from `.pt`/`.pth` with `torch.load(weights_only=True)` only."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a pickle that carries code, or not a torch file at all
-        raise ValueError(
-            f"{path}: refused to load: only plain tensors are read from pickled checkpoints "
-            f"(torch.load(weights_only=True)); convert it to safetensors from a trusted environment. ({error})"
-        ) from error
-    for key in ("model", "state_dict", "module"):  # common training wrappers around the state dict
-        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
-            checkpoint = checkpoint[key]
-    if not isinstance(checkpoint, dict) or not any(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise ValueError(f"{path}: expected a state_dict (a dict of tensors), got {type(checkpoint).__name__}.")
-    return {re.sub(r"^module\.", "", k): v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+    return load_checkpoint_state_dict(path)
 
 
 def normalise_layout(state_dict: dict[str, torch.Tensor]) -> tuple[str, dict[str, torch.Tensor]]:
