@@ -257,6 +257,11 @@ def export_and_check(args: ExportArguments) -> dict:
     batch of two. Raises if a difference exceeds ``args.tolerance``; returns the report."""
     from hf_audio_cr.benchmark import BUILDERS, benchmark_waveform, load_model_dir
 
+    if args.model not in BUILDERS and not (Path(args.model) / "config.json").is_file():
+        problem = "has no config.json" if Path(args.model).is_dir() else "is no such folder"
+        raise FileNotFoundError(
+            f"--model {args.model}: {problem}; pass a save_pretrained folder or a built-in name ({', '.join(BUILDERS)})."
+        )
     subject = BUILDERS[args.model](args.quick) if args.model in BUILDERS else load_model_dir(args.model)
     path = export_onnx(subject.model, subject.extract(benchmark_waveform(25.0)), args.output)
     classifier = OnnxAudioClassifier(path)

@@ -1,9 +1,12 @@
 """Hub publishing: a self-contained model folder (weights, remote code, ``auto_map``, feature extractor)
-plus a model card rendered from ``model_cards/`` with ``huggingface_hub.ModelCard``, then ``HfApi`` upload.
+plus a model card rendered from the package's ``model_cards/`` templates with ``huggingface_hub.ModelCard``,
+then ``HfApi`` upload.
 
-The card's ``eval_results`` come from the run's evaluation JSON as ``Trainer`` writes it
-(``eval_results.json`` / ``all_results.json`` via ``save_metrics``, or the last evaluation in
-``trainer_state.json``), never typed by hand.
+Every fact in the card comes from the run, never typed by hand: ``eval_results`` from the run's evaluation JSON
+as ``Trainer`` writes it (``eval_results.json`` / ``all_results.json`` via ``save_metrics``, or the last
+evaluation in ``trainer_state.json``); sizes and parameter counts from the model and its config; the evaluation
+set from ``--dataset`` or, when the labels say so, from ``config.id2label``. A card never names a set it cannot
+vouch for.
 """
 from __future__ import annotations
 
@@ -14,22 +17,36 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
-MODEL_CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"
+MODEL_CARDS_DIR = Path(__file__).resolve().parent / "model_cards"  # package data: works from an installed wheel
 EVAL_FILES = ("eval_results.json", "all_results.json", "test_results.json")
 # metric key (without the eval_/test_ prefix, lower case) -> (card metric type, display name)
 CARD_METRICS = {"map": ("mAP", "mAP"), "mauc": ("roc_auc", "mAUC"), "d_prime": ("d_prime", "d-prime"),
                 "accuracy": ("accuracy", "Accuracy")}
-# Evaluation sets the papers report, as `--dataset` keys: (Hub dataset id, display name).
+
+
+@dataclass(frozen=True)
+class CardDataset:
+    """The evaluation set a card names: display name, Hub dataset id (``None`` for a local set) and Hub config."""
+
+    name: str
+    hub_id: str | None = None
+    config: str | None = None
+    tag: str | None = None
+
+
+# Evaluation sets the papers report, as `--dataset` shortcuts (the keys are finetune_hear.py's task names).
 DATASETS = {
-    "audioset": ("agkphysics/AudioSet", "AudioSet"),
-    "esc50": ("ashraq/esc50", "ESC-50"),
-    "speech_commands": ("google/speech_commands", "Speech Commands v2"),
-    "voxceleb1": ("ProgramComputer/voxceleb", "VoxCeleb1"),
+    "audioset": CardDataset("AudioSet", "agkphysics/AudioSet", tag="audioset"),
+    "esc50": CardDataset("ESC-50", "ashraq/esc50", tag="esc50"),
+    "speech_commands_v1": CardDataset("Speech Commands v1 (v0.01)", "google/speech_commands", "v0.01", "speech-commands"),
+    "speech_commands_v2": CardDataset("Speech Commands v2 (v0.02)", "google/speech_commands", "v0.02", "speech-commands"),
+    "voxceleb1": CardDataset("VoxCeleb1", "ProgramComputer/voxceleb", tag="voxceleb"),
 }
-# Per model family: card template, default dataset, tags.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Per model family: card template and tags.
 FAMILIES = {
-    "cr_audiomae": {"template": "cr_audiomae.md", "dataset": "audioset", "tags": ["cr-audiomae", "audioset"]},
-    "hear": {"template": "hear.md", "dataset": "esc50", "tags": ["hear"]},
+    "cr_audiomae": {"template": "cr_audiomae.md", "tags": ["cr-audiomae"]},
+    "hear": {"template": "hear.md", "tags": ["hear"]},
 }
 
 
@@ -41,12 +58,16 @@ class PushToHubArguments:
     repo_id: str = field(metadata={"help": "Hub repository, e.g. 'user/cr-audiomae-as20k'."})
     output_dir: str | None = field(default=None, metadata={"help": "Where the folder is built (default outputs/hub/<name>)."})
     eval_file: str | None = field(default=None, metadata={"help": "Evaluation JSON (default: found in the run dir)."})
-    dataset: str | None = field(default=None, metadata={"help": f"Evaluation set for the card, one of {list(DATASETS)}."})
+    dataset: str | None = field(default=None, metadata={
+        "help": f"Evaluation set the card names: a shortcut {list(DATASETS)}, any Hub dataset id ('owner/name'), or a "
+                "description of a local set in words (e.g. 'our 2024 bird recordings'). Default: inferred from the "
+                "model's labels (AudioSet, ESC-50, Speech Commands v2 35 words), else no set is named."})
     eval_split: str = field(default="validation", metadata={"help": "Split the run's eval_* metrics were measured on."})
     training_set: str | None = field(default=None, metadata={"help": "Training data named in the card, e.g. 'AS-20k'."})
     license: str = field(default="apache-2.0", metadata={"help": "Licence identifier for the card."})
     base_model: str | None = field(default=None, metadata={"help": "Hub id of the checkpoint fine-tuned from."})
-    template: str | None = field(default=None, metadata={"help": "Card template (default: model_cards/<family>.md)."})
+    template: str | None = field(default=None, metadata={
+        "help": "Jinja card template (default: the package's hf_audio_cr/model_cards/<family>.md)."})
     private: bool = field(default=False, metadata={"help": "Create the repository as private."})
     revision: str | None = field(default=None, metadata={"help": "Branch to upload to (created if missing)."})
     dry_run: bool = field(default=False, metadata={"help": "Build the folder and card, upload nothing."})
@@ -103,22 +124,70 @@ def _evaluation_keys(record: dict, source: str) -> dict[str, float]:
             if k.startswith(("eval_", "test_")) and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def card_eval_results(metrics: dict[str, float], dataset: str, eval_split: str = "validation") -> list[EvalResult]:
+def resolve_dataset(dataset: str | None, config=None) -> CardDataset | None:
+    """What ``--dataset`` names: a shortcut of ``DATASETS``, a Hub id, an existing local path or a description in
+    words. Without it, the set is inferred from ``config.id2label`` where the labels identify it; else ``None``."""
+    if dataset is None:
+        return _dataset_from_labels(config) if config is not None else None
+    dataset = dataset.strip()
+    if dataset in DATASETS:
+        return DATASETS[dataset]
+    if dataset == "speech_commands":
+        raise ValueError("dataset 'speech_commands': say which release, speech_commands_v1 (v0.01, 12 classes in "
+                         "HEAR) or speech_commands_v2 (v0.02, 35 classes).")
+    if Path(dataset).expanduser().exists():
+        return CardDataset(f"local data ({dataset})")
+    if _HUB_ID.match(dataset):
+        return CardDataset(dataset, dataset)
+    if any(c.isspace() for c in dataset):
+        return CardDataset(dataset)
+    raise ValueError(
+        f"dataset {dataset!r}: not a shortcut {list(DATASETS)}, not a Hub id 'owner/name' and no such local path; "
+        "write the Hub id with its owner (e.g. 'ILSVRC/imagenet-1k') or describe a local set in words.")
+
+
+def _dataset_from_labels(config) -> CardDataset | None:
+    labels = [config.id2label[i] for i in sorted(config.id2label)] if getattr(config, "id2label", None) else []
+    if not labels:
+        return None
+    from .data.audioset import audioset_id2label
+    from .data.downstream import ESC50_CLASSES, SPEECH_COMMANDS_35_CLASSES
+
+    standard = [audioset_id2label("527")[i] for i in range(527)]
+    if labels[:527] == standard:
+        return DATASETS["audioset"]
+    if labels == list(ESC50_CLASSES):
+        return DATASETS["esc50"]
+    if labels == list(SPEECH_COMMANDS_35_CLASSES):  # the 35-word task exists in v2 only; 12 classes fit both
+        return DATASETS["speech_commands_v2"]
+    return None
+
+
+def card_eval_results(metrics: dict[str, float], dataset: CardDataset | str | None,
+                      eval_split: str = "validation") -> list[EvalResult]:
     """``EvalResult`` entries (model-index) for the card metrics in ``metrics`` (``eval_*`` were measured on
-    ``eval_split``, ``test_*`` on the test split)."""
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset {dataset!r}: unknown; choose from {list(DATASETS)}.")
-    dataset_id, dataset_name = DATASETS[dataset]
-    results = []
+    ``eval_split``, ``test_*`` on the test split). The model-index needs a Hub dataset id: for a local or unnamed
+    set there are none (the card's text still lists the numbers)."""
+    if isinstance(dataset, str) or dataset is None:
+        dataset = resolve_dataset(dataset)
+    if dataset is None or dataset.hub_id is None:
+        return []
+    return [EvalResult(task_type="audio-classification", task_name="Audio Classification", dataset_type=dataset.hub_id,
+                       dataset_name=dataset.name, dataset_config=dataset.config, dataset_split=row["split"],
+                       metric_type=row["type"], metric_name=row["name"], metric_value=row["value"])
+            for row in metric_rows(metrics, eval_split)]
+
+
+def metric_rows(metrics: dict[str, float], eval_split: str = "validation") -> list[dict]:
+    """The card metrics of ``metrics`` as rows ``{split, type, name, value}`` for the card's table."""
+    rows = []
     for key, value in metrics.items():
         split_name, _, name = key.partition("_")
         if name.lower() in CARD_METRICS:
             metric_type, metric_name = CARD_METRICS[name.lower()]
-            results.append(EvalResult(task_type="audio-classification", task_name="Audio Classification",
-                                      dataset_type=dataset_id, dataset_name=dataset_name,
-                                      dataset_split="test" if split_name == "test" else eval_split,
-                                      metric_type=metric_type, metric_name=metric_name, metric_value=round(value, 4)))
-    return results
+            rows.append({"split": "test" if split_name == "test" else eval_split, "type": metric_type,
+                         "name": metric_name, "value": round(value, 4)})
+    return rows
 
 
 def model_family(config) -> str:
@@ -127,24 +196,53 @@ def model_family(config) -> str:
     return config.model_type
 
 
-def build_model_card(config, args: PushToHubArguments, metrics: dict[str, float], training: dict) -> ModelCard:
-    """Render the family's template with metadata and evaluation results taken from the run."""
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
+
+
+def model_facts(model, feature_extractor=None) -> dict:
+    """Architecture facts for the card, read from the model and its config (never the paper's defaults)."""
+    config = model.config
+    facts = {"num_parameters": model.num_parameters(), "parameters": _count(model.num_parameters())}
+    if config.model_type == "hear":
+        hop = getattr(feature_extractor, "hop_length", 160)
+        rate = getattr(feature_extractor, "sampling_rate", 16000)
+        token_seconds = config.frames_per_token * hop / rate
+        facts.update(window_seconds=round(config.window_length * token_seconds, 2),
+                     overlap_seconds=round(config.window_overlap * token_seconds, 2))
+    elif config.model_type == "cr_audiomae":
+        shift_ms = getattr(feature_extractor, "frame_shift_ms", 10.0)
+        facts.update(window_seconds=round(config.max_length * shift_ms / 1000, 2),
+                     hop_seconds=round(getattr(feature_extractor, "window_hop", config.max_length) * shift_ms / 1000, 2),
+                     long_audio=getattr(feature_extractor, "long_audio", "window"))
+    return facts
+
+
+def build_model_card(config, args: PushToHubArguments, metrics: dict[str, float], training: dict,
+                     facts: dict | None = None) -> ModelCard:
+    """Render the family's template with metadata and evaluation results taken from the run; ``facts``
+    (``model_facts``) carries what the config alone does not say (parameter count, window seconds)."""
     family = model_family(config)
-    dataset = args.dataset or FAMILIES[family]["dataset"]
+    dataset = resolve_dataset(args.dataset, config)
     model_name = args.repo_id.split("/")[-1]
     eval_results = card_eval_results(metrics, dataset, args.eval_split)
+    rows = metric_rows(metrics, args.eval_split)
+    tags = ["audio", "audio-classification", "custom_code", *FAMILIES[family]["tags"]]
+    if dataset is not None and dataset.tag:
+        tags.append(dataset.tag)
     card_data = ModelCardData(
         model_name=model_name, license=args.license, library_name="transformers",
-        pipeline_tag="audio-classification", datasets=[DATASETS[dataset][0]], base_model=args.base_model,
-        metrics=sorted({r.metric_type for r in eval_results}) or None, eval_results=eval_results or None,
-        tags=["audio", "audio-classification", "custom_code", *FAMILIES[family]["tags"]],
+        pipeline_tag="audio-classification", datasets=[dataset.hub_id] if dataset and dataset.hub_id else None,
+        base_model=args.base_model, metrics=sorted({r["type"] for r in rows}) or None,
+        eval_results=eval_results or None, tags=tags,
     )
     template = Path(args.template) if args.template else MODEL_CARDS_DIR / FAMILIES[family]["template"]
     if not template.is_file():
-        raise FileNotFoundError(f"card template {template}: not found; pass --template or restore model_cards/.")
+        raise FileNotFoundError(f"card template {template}: not found; pass --template FILE (a Jinja template).")
     return ModelCard.from_template(
         card_data, template_path=str(template), repo_id=args.repo_id, model_name=model_name,
-        dataset_name=DATASETS[dataset][1], eval_results=eval_results, training=training,
+        dataset_name=dataset.name if dataset else None, dataset_on_hub=bool(dataset and dataset.hub_id),
+        metric_rows=rows, eval_results=eval_results, training=training, facts=facts or {},
         num_labels=config.num_labels, multi_label=config.problem_type == "multi_label_classification",
         config=config.to_dict(), training_set=args.training_set,
     )
@@ -182,7 +280,8 @@ def build_hub_folder(args: PushToHubArguments) -> Path:
     if "AutoModelForAudioClassification" not in saved.get("auto_map", {}):
         raise RuntimeError(f"{output}/config.json has no auto_map for AutoModelForAudioClassification; "
                            f"the {family} classes must call register_for_auto_class.")
-    card = build_model_card(model.config, args, metrics, training_summary(Path(args.model_dir)))
+    card = build_model_card(model.config, args, metrics, training_summary(Path(args.model_dir)),
+                            facts=model_facts(model, extractor))
     card.save(output / "README.md")
     return output
 

@@ -27,13 +27,13 @@ TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermed
 @dataclass
 class BenchArguments:
     num_clips: int = field(default=96, metadata={"help": "10 s clips in the parquet file."})
-    batch_size: int = 8
-    workers: list[int] = field(default_factory=lambda: [0, 1, 2])
+    batch_size: int = field(default=8, metadata={"help": "Clips per batch (data loading and the train step)."})
+    workers: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "DataLoader worker counts to time."})
     max_lengths: list[int] = field(default_factory=lambda: [128, 1024], metadata={"help": "fbank frames kept."})
-    train_steps: int = 10
+    train_steps: int = field(default=10, metadata={"help": "Timed tiny CR-AudioMAE train steps (after one warm-up)."})
     repeats: int = field(default=2, metadata={"help": "Best of N epochs per setting (the CPUs are shared)."})
     torch_threads: int = field(default=1, metadata={"help": "Intra-op threads of the main process (workers use 1)."})
-    output_dir: str = "outputs/bench_data"
+    output_dir: str = field(default="outputs/bench_data", metadata={"help": "Where the parquet file and results JSON go."})
     gpu_clips_per_s: float = field(default=1000.0, metadata={"help": "Clips/s one GPU's ViT-B step consumes."})
     prepared_rounds: int = field(default=3, metadata={"help": "Interleaved before/after rounds (0: skip)."})
 

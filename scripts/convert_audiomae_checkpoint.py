@@ -2,10 +2,11 @@
 """Convert an original AudioMAE (pretrained or fine-tuned) or timm ViT checkpoint to a CR-AudioMAE folder.
 
     python scripts/convert_audiomae_checkpoint.py finetuned.pth converted/ [--num-attention-heads 12]
+    python scripts/convert_audiomae_checkpoint.py fork_556.pth converted/ --label-order modified_audiomae_556
 """
 import argparse
 
-from hf_audio_cr.models.cr_audiomae.convert_audiomae_checkpoint import convert_checkpoint
+from hf_audio_cr.models.cr_audiomae.convert_audiomae_checkpoint import LABEL_ORDER_PRESETS, convert_checkpoint
 
 
 def main(argv=None):
@@ -14,11 +15,22 @@ def main(argv=None):
     parser.add_argument("output_dir")
     parser.add_argument("--num-attention-heads", type=int, default=12, help="not recoverable from the weights")
     parser.add_argument("--max-length", type=int, default=1024, help="fbank frames; the position table is resized")
-    args = parser.parse_args(argv)
-    _, report = convert_checkpoint(
-        args.checkpoint, args.output_dir, num_attention_heads=args.num_attention_heads, max_length=args.max_length
+    parser.add_argument(
+        "--label-order", default=None,
+        help=f"row order of the checkpoint's head: one of {', '.join(LABEL_ORDER_PRESETS)} or a label CSV "
+        "(index,mid,display_name); rows are put in the package's order with id2label set. Needed for 556-row heads.",
     )
+    args = parser.parse_args(argv)
+    try:
+        _, report = convert_checkpoint(
+            args.checkpoint, args.output_dir, label_order=args.label_order,
+            num_attention_heads=args.num_attention_heads, max_length=args.max_length,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"error: {error}\n")
     print(f"missing keys (freshly initialised): {report.missing_keys or 'none'}")
+    if report.label_set is not None:
+        print(f"head rows in the package's {report.label_set}-label order ({args.label_order or 'audioset_527'})")
     print(f"unexpected keys (not used): {report.unexpected_keys or 'none'}")
     print(f"wrote {args.output_dir}")
 

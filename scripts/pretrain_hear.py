@@ -5,7 +5,7 @@
 """
 import sys
 
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, set_seed
 
 from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
 from hf_audio_cr.models.hear import (
@@ -15,11 +15,13 @@ from hf_audio_cr.models.hear import (
     HEARTokenizerModel,
 )
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.paths import check_local_or_hub
 from hf_audio_cr.training.hear_trainers import (
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
     HEARPretrainingCollator,
     HEARPretrainingDataArguments,
+    check_config_overrides,
     load_pretraining_audio,
     parse_yaml_and_cli,
 )
@@ -28,10 +30,12 @@ from hf_audio_cr.training.hear_trainers import (
 def main(argv):
     parser = HfArgumentParser((HEARPretrainingDataArguments, HEARMAMTrainingArguments))
     data_args, args = parse_yaml_and_cli(parser, argv)
+    overrides = check_config_overrides(HEARConfig, data_args.config_overrides)
     if not args.tokenizer_name_or_path:
         raise ValueError("Set tokenizer_name_or_path to the stage-1 output folder (train_hear_tokenizer.py).")
-    tokenizer = HEARTokenizerModel.from_pretrained(args.tokenizer_name_or_path)
-    config = HEARConfig(**(data_args.config_overrides or {}), tokenizer_config=tokenizer.config.to_dict())
+    tokenizer = HEARTokenizerModel.from_pretrained(check_local_or_hub(args.tokenizer_name_or_path, hint="(--tokenizer_name_or_path)"))
+    config = HEARConfig(**overrides, tokenizer_config=tokenizer.config.to_dict())
+    set_seed(args.seed)  # before the model: one seed, one set of initial weights
     model = HEARForMaskedAcousticModeling(config)
     feature_extractor = HEARFeatureExtractor()
     quality = AudioQualityPolicy(min_seconds=data_args.min_seconds)

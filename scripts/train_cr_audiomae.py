@@ -17,6 +17,7 @@ from hf_audio_cr.training import (
     CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer, audioset_compute_metrics, exit_distributed_run
 )
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.paths import check_local_or_hub
 
 
 @dataclass
@@ -58,6 +59,7 @@ def build_model(model_args, label_set):
     id2label = audioset_id2label(label_set)  # 527 standard classes first, so evaluation scores [:527]
     labels = {"num_labels": len(id2label), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
     if path := model_args.model_name_or_path:  # a new head for the label set on the converted encoder
+        path = check_local_or_hub(path, hint="(--model_name_or_path: a converted checkpoint folder or a Hub id)")
         model = CRAudioMAEForAudioClassification.from_pretrained(path, ignore_mismatched_sizes=True, **labels)
         return model, AudioMAEFeatureExtractor.from_pretrained(path)
     config = CRAudioMAEConfig(**labels)
@@ -67,15 +69,30 @@ def build_model(model_args, label_set):
     return CRAudioMAEForAudioClassification(config), extractor
 
 
+def check_data_sources(data):
+    """--train_files / --eval_files replace dataset_name for their split; giving only one of them while
+    dataset_name is a local file (the smoke CSV) would mix the user's data with it, so that is refused."""
+    local = data.dataset_name.endswith((".csv", ".parquet")) or Path(data.dataset_name).exists()
+    if local and data.eval_split and bool(data.train_files) != bool(data.eval_files):
+        given, missing = ("--train_files", "--eval_files") if data.train_files else ("--eval_files", "--train_files")
+        raise ValueError(
+            f"{given} is set but {missing} is not, so that split would come from dataset_name={data.dataset_name!r}. "
+            f"Pass {missing} too (or --eval_split '' to skip evaluation), or set --dataset_name to your data."
+        )
+
+
 def main(argv=None):
     model_args, data, args = parse_args(sys.argv[1:] if argv is None else argv)
+    check_data_sources(data)
     set_seed(args.seed)  # before the model is built: the same seed gives the same initial weights
     model, extractor = build_model(model_args, data.label_set)
 
     def audioset(config, split, files, streaming):
         shuffle = data.shuffle_buffer_size if streaming and split == data.train_split else None
-        return load_audioset(data.dataset_name, name=config, split=split, streaming=streaming, label_set=data.label_set,
-                             data_files=files, audio_dir=data.audio_dir, seed=args.seed, shuffle_buffer_size=shuffle)
+        # explicit files win: dataset_name (e.g. the YAML's segments CSV) is not read for this split
+        source = {"data_files": files} if files else {"path": data.dataset_name, "audio_dir": data.audio_dir}
+        return load_audioset(name=config, split=split, streaming=streaming, label_set=data.label_set, seed=args.seed,
+                             shuffle_buffer_size=shuffle, **source)
 
     collator = AudioClassificationCollator(extractor, long_audio="truncate")  # AudioMAE: a clip's first 10.24 s
     evaluation = audioset(data.dataset_config, data.eval_split, data.eval_files, data.streaming) if data.eval_split else None
@@ -92,7 +109,7 @@ def main(argv=None):
     if evaluation is not None:  # evaluation clips are never skipped silently: a bad one raises with its id
         trainer.data_collator = AudioClassificationCollator(extractor, quality=AudioQualityPolicy(mode="eval"), long_audio="truncate")
         metrics = trainer.evaluate()
-        trainer.save_metrics("eval", {**metrics, **collator.quality.as_metrics("train_bad_audio/")})
+        trainer.save_metrics("eval", {**metrics, **collator.quality.as_metrics("train_bad_audio/", across_processes=True)})
     return trainer
 
 

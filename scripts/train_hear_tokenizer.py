@@ -5,7 +5,7 @@
 """
 import sys
 
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, set_seed
 
 from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
 from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
@@ -16,6 +16,7 @@ from hf_audio_cr.training.hear_trainers import (
     HEARPretrainingDataArguments,
     HEARTokenizerTrainer,
     HEARTokenizerTrainingArguments,
+    check_config_overrides,
     load_pretraining_audio,
     parse_yaml_and_cli,
 )
@@ -24,10 +25,16 @@ from hf_audio_cr.training.hear_trainers import (
 def main(argv):
     parser = HfArgumentParser((HEARPretrainingDataArguments, HEARTokenizerTrainingArguments))
     data_args, args = parse_yaml_and_cli(parser, argv)
+    if not args.teacher_name_or_path and args.distillation_weight > 0:
+        raise ValueError(
+            f"Stage 1 distils a teacher (distillation_weight={args.distillation_weight}): pass --teacher_name_or_path "
+            "(an AST or CR-AudioMAE folder or Hub id), or --distillation_weight 0 to train without one."
+        )
     teacher = load_teacher(args.teacher_name_or_path, args.teacher_layer) if args.teacher_name_or_path else None
-    overrides = dict(data_args.config_overrides or {})
+    overrides = check_config_overrides(HEARTokenizerConfig, data_args.config_overrides)
     if teacher is not None:
         overrides["teacher_hidden_size"] = teacher.hidden_size
+    set_seed(args.seed)  # before the model: one seed, one set of initial weights
     model = HEARTokenizerModel(HEARTokenizerConfig(**overrides))
     dataset = load_pretraining_audio(data_args)
     if teacher is not None and data_args.precompute_teacher_features:

@@ -254,3 +254,75 @@ def test_pipeline_refuses_a_truncated_file(tagger, speech, tmp_path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
     with pytest.raises(ValueError):
         tagger(str(path))
+
+
+# ----- a new user's path (issue 11): flags, typos and sets the scripts must name -----------------------
+
+def test_cr_script_refuses_train_files_next_to_the_yaml_csv(tmp_path):
+    main = _script_main("train_cr_audiomae.py")
+    with pytest.raises(ValueError, match=r"--train_files is set but --eval_files is not.*segments\.csv"):
+        main([str(ROOT / SCRIPT_CONFIGS["train_cr_audiomae.py"]), "--train_files", str(tmp_path / "mine.parquet"),
+              "--output_dir", str(tmp_path)])
+    from hf_audio_cr.data import load_audioset
+
+    with pytest.raises(ValueError, match="either a segments CSV or parquet data_files"):
+        load_audioset(str(ROOT / "configs/cr_audiomae/smoke_segments.csv"), data_files=str(tmp_path / "mine.parquet"))
+
+
+@pytest.mark.parametrize("script", ["finetune_hear.py", "train_hear_tokenizer.py", "pretrain_hear.py"])
+def test_hear_config_override_typos_are_refused(script, tmp_path):
+    import yaml
+
+    values = yaml.safe_load((ROOT / SCRIPT_CONFIGS[script]).read_text())
+    values["config_overrides"]["hiden_size"] = 32
+    config = tmp_path / "typo.yaml"
+    config.write_text(yaml.safe_dump(values))
+    with pytest.raises(ValueError, match=r"unknown HEAR(Tokenizer)?Config fields 'hiden_size' \(did you mean 'hidden_size'\?\)"):
+        extra = {"train_hear_tokenizer.py": ["--distillation_weight", "0"], "finetune_hear.py": ["--variant", "scratch"]}
+        _script_main(script)([str(config), "--output_dir", str(tmp_path / "run"), *extra.get(script, [])])
+
+
+def test_tokenizer_script_without_a_teacher_names_the_flag(tmp_path):
+    main = _script_main("train_hear_tokenizer.py")
+    with pytest.raises(ValueError, match=r"pass --teacher_name_or_path .* or --distillation_weight 0"):
+        main([str(ROOT / SCRIPT_CONFIGS["train_hear_tokenizer.py"]), "--dataset", str(ROOT / "tests/fixtures/audio"),
+              "--output_dir", str(tmp_path)])
+
+
+def test_export_onnx_names_the_model_flag(tmp_path):
+    main = _script_main("export_onnx.py")
+    with pytest.raises(FileNotFoundError, match=r"^--model missing: is no such folder; .*built-in name \(hear, cr_audiomae, ast\)"):
+        main(["--model", "missing", "--output", str(tmp_path / "m.onnx")])
+    (tmp_path / "empty_folder").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"--model .*empty_folder: has no config\.json"):
+        main(["--model", str(tmp_path / "empty_folder"), "--output", str(tmp_path / "m.onnx")])
+
+
+@pytest.mark.parametrize("name", sorted(EXTRACTORS))
+def test_feature_extractors_refuse_another_sampling_rate(name, tmp_path):
+    cls = EXTRACTORS[name]
+    with pytest.raises(ValueError, match=rf"{cls.__name__}\(sampling_rate=8000\): .*changes the frame rate.*resample"):
+        cls(sampling_rate=8000)
+    # a saved folder edited by hand is refused when loaded, too
+    cls().save_pretrained(tmp_path)
+    path = tmp_path / "preprocessor_config.json"
+    path.write_text(path.read_text().replace('"sampling_rate": 16000', '"sampling_rate": 8000'))
+    with pytest.raises(ValueError, match="sampling_rate=8000"):
+        cls.from_pretrained(tmp_path)
+    assert cls().sampling_rate == 16000
+
+
+def test_an_audiofolder_without_a_test_split_says_there_is_nothing_to_evaluate(tmp_path, capsys):
+    import shutil
+
+    for label, name in (("kick", "Kick-Hard"), ("snare", "Snare-Hard")):
+        (tmp_path / "mine" / "train" / label).mkdir(parents=True)
+        for copy in range(2):
+            shutil.copy(f"/usr/share/hydrogen/data/drumkits/GMRockKit/{name}.wav", tmp_path / "mine" / "train" / label / f"{copy}.wav")
+    _script_main("finetune_hear.py")([
+        str(ROOT / SCRIPT_CONFIGS["finetune_hear.py"]), "--task", "audiofolder", "--variant", "scratch",
+        "--data_path", str(tmp_path / "mine"), "--output_dir", str(tmp_path / "run"), "--num_train_epochs", "1",
+        "--disable_tqdm", "true",
+    ])
+    printed = capsys.readouterr().out
+    assert "Nothing to evaluate" in printed and "has no validation or test split (splits: ['train'])" in printed

@@ -15,12 +15,13 @@ from transformers import AutoFeatureExtractor, AutoModel, AutoModelForAudioClass
 
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARTokenizerConfig
 from hf_audio_cr.models.hear.convert_hear_checkpoint import (
-    model_class,
     config_from_state_dict,
     convert_checkpoint,
     convert_state_dict,
+    model_class,
     normalise_layout,
 )
+from hf_audio_cr.training.hear_downstream import build_hear_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "fixtures" / "reference"
@@ -86,6 +87,25 @@ def test_reference_classifier_reproduces_features_and_logits(checkpoint, clips, 
         assert max_diff(captured["fusion"], recorded[f"{name}.spectrogram_mixture_output"]) <= 1e-5, name
         assert max_diff(captured["pooled"], recorded[f"{name}.pooled"]) <= 1e-5, name
         assert max_diff(logits, recorded[f"{name}.logits"]) <= 1e-5, name
+
+
+def test_acoustic_model_alone_reproduces_the_reference_features_and_starts_fine_tuning(clips, tmp_path):
+    """Stage 2's `AcousticModel.state_dict()` (the layout of the released `acoustic_model_weight.pth`) -> HEARModel."""
+    classifier = torch.load(REFERENCE / "hear_small_reference.pt", weights_only=True)
+    acoustic = {k[len("acoustic_model."):]: v for k, v in classifier.items() if k.startswith("acoustic_model.")}
+    torch.save(acoustic, tmp_path / "acoustic_model_weight.pth")
+    _, report = convert_checkpoint(tmp_path / "acoustic_model_weight.pth", tmp_path / "acoustic")
+    assert report.layout == "acoustic" and report.missing_keys == report.unexpected_keys == []
+    model = AutoModel.from_pretrained(tmp_path / "acoustic").eval()
+    feature_extractor = AutoFeatureExtractor.from_pretrained(tmp_path / "acoustic")
+    recorded = load_file(REFERENCE / "hear_small_reference_io.safetensors")
+    for name in CLIPS:
+        with torch.no_grad():
+            features = model(**feature_extractor(clips[name], sampling_rate=16000, return_power_spectrum=False))
+        assert max_diff(features.last_hidden_state, recorded[f"{name}.acoustic_features"]) <= 1e-5, name
+    # the folder is a starting point of the paper's fine-tuning settings (its weights become `hear.*`)
+    full = build_hear_classifier("full", str(tmp_path / "acoustic"), {0: "a", 1: "b"})
+    assert all(torch.equal(full.hear.state_dict()[k], v) for k, v in model.state_dict().items())
 
 
 def test_reference_tokenizer_reproduces_token_ids_exactly(clips, tmp_path):

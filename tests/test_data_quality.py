@@ -147,3 +147,38 @@ def test_callback_puts_counts_in_trainer_logs(tmp_path):
 def test_policy_arguments_are_checked():
     with pytest.raises(ValueError, match="'train' or 'eval'"):
         AudioQualityPolicy(mode="training")
+
+
+def test_write_audioset_parquet_names_a_clip_with_nan(damaged_clips, tmp_path):
+    nan = next(c for c in damaged_clips if c["video_id"] == "nan")
+    good = damaged_clips[0]
+    with pytest.raises(ValueError, match=r"clip 'nan' has 10 NaN/inf samples, which FLAC cannot store"):
+        write_audioset_parquet([good, nan], tmp_path / "nan.parquet")
+
+
+HIHAT = "/usr/share/hydrogen/data/drumkits/TR808EmulationKit/808_Hat_Closed.flac"  # a real 0.0895 s hi-hat
+
+
+def test_too_short_floor_is_the_models_real_minimum_and_configurable():
+    from hf_audio_cr.models.hear import HEARFeatureExtractor
+
+    hat, rate = sf.read(HIHAT, dtype="float32")
+    assert 0.08 < len(hat) / rate < 0.1
+    policy = AudioQualityPolicy()
+    assert policy.min_samples == 400  # one 25 ms fbank window at 16 kHz
+    kept = policy.check(hat, clip_id="hihat", sampling_rate=rate)
+    assert kept is not None and policy.counts()["too_short"] == 0
+    # the collators raise the floor to their extractor's own minimum: HEAR's centred STFT needs 513 samples
+    audiomae = AudioClassificationCollator(AudioMAEFeatureExtractor(max_length=128))
+    hear = AudioClassificationCollator(HEARFeatureExtractor())
+    assert audiomae.quality.min_samples == 400 and hear.quality.min_samples == 513
+    clip = kept[:450]  # 28 ms: enough for one fbank frame, not for HEAR's STFT
+    assert audiomae.quality.check(clip, clip_id="cut", sampling_rate=16000) is not None
+    assert hear.quality.check(clip, clip_id="cut", sampling_rate=16000) is None
+    assert hear.quality.counts()["too_short"] == 1
+    assert AudioClassificationCollator(HEARFeatureExtractor())([{"audio": {"array": kept, "sampling_rate": 16000}}])
+    # configurable: the old 0.1 s floor skips the hi-hat; a floor below the extractor's minimum is raised to it
+    strict_floor = AudioQualityPolicy(min_seconds=0.1)
+    assert strict_floor.check(hat, clip_id="hihat", sampling_rate=rate) is None
+    low = AudioQualityPolicy(min_seconds=0.01)
+    assert low.min_samples == 160 and AudioClassificationCollator(HEARFeatureExtractor(), quality=low).quality.min_samples == 513

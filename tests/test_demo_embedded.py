@@ -9,8 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
+import hf_audio_cr
 from hf_audio_cr.demo.embedded import (
-    SPLITS, SourceGroup, assign_sources_to_splits, audioset_class_names, build_embedded_audioset,
+    SPLITS, SoundDirs, SourceGroup, assign_sources_to_splits, audioset_class_names, build_embedded_audioset,
     discover_sources)
 
 TINY = {"train": 3, "validation": 2, "test": 2}
@@ -78,8 +79,32 @@ def test_every_splittable_group_reaches_every_split():
 
 def test_missing_debian_package_is_named_with_the_fix(tmp_path):
     group = SourceGroup("kick", "hydrogen-data", ((tmp_path / "absent", "*.wav", ("/m/0bm02",)),))
-    with pytest.raises(FileNotFoundError, match=r"hydrogen-data.*make install"):
+    with pytest.raises(FileNotFoundError, match=r"hydrogen-data.*no such folder: .*absent.*make install"):
         discover_sources((group,))
+    with pytest.raises(FileNotFoundError, match=r"asterisk-core-sounds-en-wav.*sounds_root"):
+        discover_sources(sound_dirs=SoundDirs.debian(tmp_path))
+
+
+def test_source_folders_are_an_argument_not_fixed_at_import(tmp_path):
+    """The same layout under another root (a `dpkg -x` folder): only its recordings are used."""
+    debian, local = SoundDirs.debian(), SoundDirs.debian(tmp_path)
+    for name in ("hydrogen", "asterisk", "alsa", "freedesktop"):
+        getattr(local, name).mkdir(parents=True)
+    kicks = sorted(debian.hydrogen.glob("Kick-*.wav"))[:3]
+    for kick in kicks:
+        (local.hydrogen / kick.name).write_bytes(kick.read_bytes())
+    found = discover_sources(sound_dirs=local)
+    assert [s.path for s in found] == [local.hydrogen / k.name for k in kicks] and {s.group for s in found} == {"kick"}
+    build_embedded_audioset(tmp_path / "out", num_scenes={"train": 1}, sound_dirs=local)
+    meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    assert all(p.startswith(str(tmp_path)) for p in meta["splits"]["train"]["used_recordings"])
+
+
+def test_demo_builder_lives_under_demo_and_is_not_exported_at_top_level():
+    import importlib.util
+
+    assert not hasattr(hf_audio_cr, "build_embedded_audioset")
+    assert importlib.util.find_spec("hf_audio_cr.data.embedded") is None
 
 
 def test_bad_scene_counts_are_rejected(tmp_path):

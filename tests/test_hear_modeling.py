@@ -228,3 +228,27 @@ def test_input_errors_are_clear(tiny_classifier):
         tiny_classifier.hear(torch.zeros(1, 128, 100))
     with pytest.raises(ValueError, match="attention_mask must have shape"):
         tiny_classifier.hear(torch.zeros(1, 10, 128), attention_mask=torch.ones(1, 9))
+
+
+def test_initialisation_follows_the_reference_code():
+    """Where the paper is silent: Xavier-uniform q/k/v (relative layers and the task layer's stacked q/k/v, as
+    nn.MultiheadAttention), N(0, 1) relative tables, zero query biases and zero task positions."""
+    torch.manual_seed(0)
+    model = HEARForAudioClassification(HEARConfig(num_labels=50))  # the paper's sizes: 384 wide, 300-token tables
+    attention = model.hear.encoder.layers[0].attention
+    bound = math.sqrt(6 / (384 + 384))
+    for projection in (attention.query, attention.key, attention.value):
+        weight = projection.weight
+        assert weight.abs().max() <= bound and abs(weight.std().item() - bound / math.sqrt(3)) < 0.02 * bound
+    assert attention.output.weight.std().item() < 0.025  # the others keep initializer_range (0.02)
+    for table in (attention.relative_key.weight, attention.relative_value.weight):
+        assert table.shape == (600, 96) and abs(table.std().item() - 1.0) < 0.02 and abs(table.mean().item()) < 0.02
+    assert not attention.content_bias.any() and not attention.position_bias.any()
+    assert not model.task_model.position_embeddings.any()
+    qkv = model.task_model.layers[0].qkv.weight  # (3 x 384, 384): fan_in 384, fan_out 1152
+    task_bound = math.sqrt(6 / (384 + 3 * 384))
+    assert qkv.abs().max() <= task_bound and abs(qkv.std().item() - task_bound / math.sqrt(3)) < 0.02 * task_bound
+    tokenizer = HEARTokenizerModel(model.config.tokenizer_config)
+    decoder_table = tokenizer.decoder.encoder.layers[0].attention.relative_key.weight
+    assert abs(decoder_table.std().item() - 1.0) < 0.03
+    assert abs(tokenizer.quantizer.codebook.std().item() - 1.0) < 0.03  # torch.randn in the reference

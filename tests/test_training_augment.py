@@ -101,3 +101,28 @@ def test_bad_view_input_is_a_clear_error(fbanks):
         make_views(fbanks[:, None], None, num_views=2)
     with pytest.raises(ValueError, match="num_views"):
         make_views(fbanks, None, num_views=0)
+
+
+def test_raw_zero_fill_is_the_value_audiomae_writes_before_normalising():
+    # AudioMAE pads (and SpecAugment-masks) the raw fbank with 0, then normalises: its padded rows show the value
+    from safetensors.torch import load_file
+
+    from hf_audio_cr import AudioMAEFeatureExtractor
+    from hf_audio_cr.training.augment import raw_zero_fill_value
+
+    reference = load_file("tests/fixtures/reference/audiomae_small_finetune_io.safetensors")
+    padded = reference["fbank"][0, int(reference["fbank_frames_before_padding"][0]) :]
+    fill = raw_zero_fill_value(AudioMAEFeatureExtractor())
+    assert padded.numel() > 0 and torch.equal(padded, torch.full_like(padded, fill))  # 0.4670324 in float32
+    # other statistics give their own raw zero; no normalisation: 0
+    assert raw_zero_fill_value(AudioMAEFeatureExtractor(mean=-6.0, std=3.0)) == pytest.approx(1.0)
+    assert raw_zero_fill_value(AudioMAEFeatureExtractor(do_normalize=False)) == 0.0
+    with pytest.raises(ValueError, match="spec_augment_fill"):
+        raw_zero_fill_value(object())
+
+
+def test_spec_augment_writes_the_given_fill(fbanks):
+    torch.manual_seed(0)
+    out = spec_augment(fbanks, freq_mask=48, time_mask=64, mask_value=0.467)
+    changed = out != fbanks
+    assert changed.any() and torch.all(out[changed] == 0.467)

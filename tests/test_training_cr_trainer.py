@@ -128,6 +128,10 @@ def test_weighted_sampler_drives_the_train_dataloader(rows, tmp_path):
     assert len(loader) == 6  # 24 draws / batch 4
     drawn = torch.cat([batch["labels"] for batch in loader])
     assert drawn.shape == (24, 3)
+    distinct = CRTrainer(model=tiny_model(), args=cr_args(tmp_path, weighted_sampling=True, epoch_length=8,
+                                                          weighted_sampling_replacement=False), train_dataset=table)
+    sampler = distinct._get_train_sampler()
+    assert not sampler.replacement and len(set(sampler)) == 8  # AudioMAE's AS-2M recipe: no clip twice per epoch
     with pytest.raises(ValueError, match="map-style"):
         CRTrainer(model=tiny_model(), args=args, train_dataset=table.to_iterable_dataset())
 
@@ -160,6 +164,42 @@ def test_position_table_of_a_loaded_model_stays_out_of_the_optimizer(tmp_path, l
     assert len(optimized) == len(list(model.parameters())) - 1  # everything else is trained
     if layer_decay < 1.0:  # without the freeze it would sit in the embeddings group at lr * 0.75^(L + 1)
         assert min(group["lr"] for group in optimizer.param_groups) == pytest.approx(1e-3 * 0.75**3)
+
+
+def _masked_cells(trainer, rows):
+    """Cells SpecAugment changed in the trainer's views of a batch, with mixup and erasing off."""
+    batch = batch_of(rows)
+    torch.manual_seed(0)
+    views, _ = trainer._views(batch["input_values"], batch["labels"])
+    changed = views != batch["input_values"].repeat(trainer.args.num_views, 1, 1)
+    assert changed.any()
+    return views[changed]
+
+
+@pytest.mark.parametrize("where", ["data_collator", "processing_class"])
+def test_spec_augment_fills_the_raw_zero_of_the_feature_extractors_own_statistics(rows, tmp_path, where):
+    from hf_audio_cr import AudioMAEFeatureExtractor
+    from hf_audio_cr.data import AudioClassificationCollator
+
+    extractor = AudioMAEFeatureExtractor(max_length=128, mean=-6.0, std=3.0)  # raw 0 -> (0 + 6) / (2 * 3) = 1
+    source = {"data_collator": AudioClassificationCollator(extractor)} if where == "data_collator" else {"processing_class": extractor}
+    args = cr_args(tmp_path, mixup_prob=0.0, erase_prob=0.0)
+    assert args.spec_augment_fill == "raw_zero"  # AudioMAE's behaviour is the default
+    cells = _masked_cells(CRTrainer(model=tiny_model(), args=args, **source), rows)
+    assert torch.all(cells == 1.0)
+
+
+def test_spec_augment_fill_without_extractor_and_by_choice(rows, tmp_path):
+    off = dict(mixup_prob=0.0, erase_prob=0.0)
+    audioset_raw_zero = (0 + 4.2677393) / (2 * 4.5689974)  # AudioMAE's AudioSet statistics: 0.467
+    cells = _masked_cells(CRTrainer(model=tiny_model(), args=cr_args(tmp_path, **off)), rows)
+    assert torch.allclose(cells, torch.tensor(audioset_raw_zero))
+    cells = _masked_cells(CRTrainer(model=tiny_model(), args=cr_args(tmp_path, spec_augment_fill="mean", **off)), rows)
+    assert torch.all(cells == 0.0)  # 0 in normalised units: the dataset mean
+    cells = _masked_cells(CRTrainer(model=tiny_model(), args=cr_args(tmp_path, spec_augment_fill="-0.5", **off)), rows)
+    assert torch.all(cells == -0.5)
+    with pytest.raises(ValueError, match="spec_augment_fill"):
+        cr_args(tmp_path, spec_augment_fill="noise")
 
 
 def test_arguments_reject_bad_settings(tmp_path):

@@ -45,3 +45,34 @@ def test_two_cpu_processes_train_checkpoint_and_resume(tmp_path):
     metrics = json.loads((out / "eval_results.json").read_text())
     assert metrics["eval_num_scored_classes"] <= 527 and 0.0 < metrics["eval_mAP"] <= 1.0
     assert metrics["train_bad_audio/clips_skipped"] == 0
+
+
+def test_explicit_files_win_over_the_yaml_csv_and_bad_audio_counts_sum_over_ranks(tmp_path):
+    import soundfile as sf
+
+    from hf_audio_cr.data.audioset import write_audioset_parquet
+
+    audio = ROOT / "tests" / "fixtures" / "audio"
+    alsa = Path("/usr/share/sounds/alsa")
+    train = write_audioset_parquet([
+        {"video_id": "front_center", "audio": sf.read(alsa / "Front_Center.wav"), "labels": ["/m/09x0r"]},
+        {"video_id": "noise", "audio": sf.read(alsa / "Noise.wav"), "labels": ["/m/096m7z"]},
+        {"video_id": "robin", "audio": sf.read(audio / "robin.ogg"), "labels": ["/m/015p6"]},
+        {"video_id": "broken", "audio": b"not a flac file", "labels": ["/m/09x0r"]},
+    ], tmp_path / "train.parquet")
+    evaluation = write_audioset_parquet([
+        {"video_id": "trumpet", "audio": sf.read(audio / "trumpet.ogg"), "labels": ["/m/07gql"]},
+        {"video_id": "rear_left", "audio": sf.read(alsa / "Rear_Left.wav"), "labels": ["/m/09x0r"]},
+    ], tmp_path / "eval.parquet")
+    out = tmp_path / "run"
+    launch("--output_dir", str(out), "--max_steps", "2", "--save_strategy", "no",
+           "--train_files", str(train), "--eval_files", str(evaluation))
+    metrics = json.loads((out / "eval_results.json").read_text())
+    # the user's files, not the YAML's segments CSV (3 readable clips of 5 classes): the broken clip is read once
+    # per epoch (2 epochs of one step: 4 clips over 2 ranks x 2), on one rank or the other, and the two labels
+    # of eval.parquet are scored
+    assert metrics["eval_num_scored_classes"] == 2
+    assert metrics["train_bad_audio/unreadable"] == 2
+    # summed over both ranks: each rank checked 2 clips per step (rank 0 alone would report 4)
+    assert metrics["train_bad_audio/clips_seen"] == 8
+    assert metrics["train_bad_audio/sample_rate"] == 6  # every readable clip: 48 kHz FLAC, resampled and counted

@@ -22,6 +22,7 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
+from ..paths import check_local_or_hub
 from .quality import safe_decode
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,10 @@ def _load_raw(path, name, split, streaming, data_files, revision, audio_dir, cac
     import datasets
 
     path = os.fspath(path)
+    if path.endswith(".csv") and data_files is not None:
+        raise ValueError(
+            f"load_audioset({path!r}, data_files=...): give either a segments CSV or parquet data_files, not both."
+        )
     if path.endswith(".csv"):
         columns = _read_segments_csv(Path(path), Path(audio_dir) if audio_dir else Path(path).parent)
         features = datasets.Features(
@@ -224,6 +229,7 @@ def _load_raw(path, name, split, streaming, data_files, revision, audio_dir, cac
         return datasets.load_dataset(
             path, name=name if has_configs else None, split=split, streaming=streaming, cache_dir=cache_dir
         )
+    path = check_local_or_hub(path, "dataset", "Pass parquet files / a local copy of the set, or a Hub dataset id.")
     return datasets.load_dataset(path, name=name, split=split, streaming=streaming, revision=revision, cache_dir=cache_dir)
 
 
@@ -302,7 +308,7 @@ def load_audioset(
     return quality.filter_dataset(prepared) if quality is not None else prepared
 
 
-def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_16") -> bytes:
+def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_16", clip_id: str = "<clip>") -> bytes:
     """One clip as FLAC bytes: ``(waveform, rate)`` / ``{"array", "sampling_rate"}`` is resampled to
     ``sampling_rate`` (``None`` keeps its own rate) and encoded with soundfile; bytes or a path are stored as
     they are (so corrupt files can be written on purpose)."""
@@ -320,6 +326,11 @@ def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_
     if isinstance(audio, dict):
         audio = (audio["array"], audio["sampling_rate"])
     wave, rate = np.asarray(audio[0], dtype=np.float32), int(audio[1])
+    if not np.isfinite(wave).all():  # soundfile would fail with a bare AssertionError
+        raise ValueError(
+            f"write_audioset_parquet: clip {clip_id!r} has {int((~np.isfinite(wave)).sum())} NaN/inf "
+            "samples, which FLAC cannot store; clean the waveform (e.g. np.nan_to_num) or leave the clip out."
+        )
     sampling_rate = int(sampling_rate or rate)
     if rate != sampling_rate and wave.size:
         wave = torchaudio.functional.resample(torch.from_numpy(wave.T.copy()), rate, sampling_rate).numpy().T
@@ -365,7 +376,7 @@ def write_audioset_parquet(
     for clip in clips:
         mids = list(clip.get("labels", []))
         records["video_id"].append(str(clip["video_id"]))
-        audio = encode_flac(clip["audio"], sampling_rate, subtype)
+        audio = encode_flac(clip["audio"], sampling_rate, subtype, clip_id=str(clip["video_id"]))
         records["audio"].append({"bytes": audio, "path": f"{clip['video_id']}.flac"})
         records["labels"].append(mids)
         records["human_labels"].append([ontology[m]["name"] if m in ontology else m for m in mids])

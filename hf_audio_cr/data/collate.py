@@ -66,8 +66,8 @@ class AudioClassificationCollator:
                 f"AudioQualityPolicy(sampling_rate={self.quality.sampling_rate}) does not match the feature "
                 f"extractor's sampling_rate={rate}; build the policy with sampling_rate={rate}."
             )
-        if self.quality.min_seconds is None:  # the policy's floor: this extractor's real minimum
-            self.quality.min_samples = max(self.quality.min_samples, self._min_samples(feature_extractor))
+        # the policy's floor is never below this extractor's real minimum (shorter clips would raise inside it)
+        self.quality.min_samples = max(self.quality.min_samples, self._min_samples(feature_extractor))
         if max_seconds is not None and max_seconds <= 0:
             raise ValueError(f"AudioClassificationCollator(max_seconds={max_seconds}): give a positive length or None.")
         self.max_seconds = max_seconds
@@ -132,6 +132,24 @@ class AudioClassificationCollator:
             wave = wave[start : start + size]
         return wave
 
+    def _extract_in_chunks(self, waves: list, rate: int, chunk: int = 16) -> dict:
+        """Features of many evaluation windows, ``chunk`` at a time (the STFT's intermediates stay small), then
+        right-padded with zeros to the longest -- what the extractor's own padding gives (padded frames are 0,
+        ``attention_mask`` 0)."""
+        parts = [
+            dict(self.feature_extractor(waves[i : i + chunk], sampling_rate=rate, return_tensors="pt",
+                                        **self.feature_extractor_kwargs))
+            for i in range(0, len(waves), chunk)
+        ]
+        batch = {}
+        for name in parts[0]:
+            values = [part[name] for part in parts]
+            if values[0].ndim >= 2:
+                frames = max(v.shape[1] for v in values)
+                values = [torch.nn.functional.pad(v, (0, 0) * (v.ndim - 2) + (0, frames - v.shape[1])) for v in values]
+            batch[name] = torch.cat(values)
+        return batch
+
     def _windows(self, wave: np.ndarray) -> list:
         """Evaluation: ``max_seconds`` windows every ``window_hop_seconds``, the last ending at the clip's end."""
         size = self._crop_samples
@@ -182,7 +200,10 @@ class AudioClassificationCollator:
             waves = [part for parts in windows for part in parts]
         if self.device is not None:
             waves = [torch.from_numpy(np.ascontiguousarray(w)).to(self.device, non_blocking=True) for w in waves]
-        batch = dict(self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt", **self.feature_extractor_kwargs))
+        if window_to_clip is None:
+            batch = dict(self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt", **self.feature_extractor_kwargs))
+        else:
+            batch = self._extract_in_chunks(waves, rate)
         if window_to_clip is not None:
             batch["window_to_clip"] = window_to_clip if self.device is None else window_to_clip.to(self.device)
         if labels:

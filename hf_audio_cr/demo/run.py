@@ -208,12 +208,10 @@ def write_hub_folder(run: dict, output: Path) -> Path:
     """The selected model as a self-contained Hub folder (weights, remote code, auto_map, card)."""
     from .. import hub
 
-    # The card must name the data the numbers were measured on, not the real AudioSet.
-    hub.DATASETS.setdefault("embedded_demo", ("local/hf_audio_cr-embedded-demo",
-                                              "hf_audio_cr embedded demo set (real Debian-package recordings)"))
+    # The card names the data the numbers were measured on (a local set, so no Hub dataset id), not AudioSet.
     return hub.build_hub_folder(hub.PushToHubArguments(
         model_dir=run["model_dir"], repo_id=f"local/cr-audiomae-demo-{run['method']}", output_dir=str(output),
-        eval_file=str(Path(run["model_dir"]) / "eval_results.json"), dataset="embedded_demo", dry_run=True))
+        eval_file=str(Path(run["model_dir"]) / "eval_results.json"), dataset=DEMO_DATASET, dry_run=True))
 
 
 def tag_in_fresh_process(model_dir: Path, audio: List[str], top_k: int = 5) -> List[dict]:

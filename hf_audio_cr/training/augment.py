@@ -38,14 +38,33 @@ def mixup(
     return x, mu * labels + (1 - mu) * labels[partner]
 
 
+def raw_zero_fill_value(feature_extractor) -> float:
+    """The value a raw log-Mel 0 takes after ``feature_extractor``'s normalisation ``(x - mean) / (2 std)``.
+
+    AudioMAE masks the raw fbank with 0 and normalises afterwards, so its SpecAugment cells (and its padded
+    frames) hold ``(0 + 4.2677393) / (2 * 4.5689974) = 0.467`` with the AudioSet statistics. Read from the
+    extractor's own ``mean``/``std``, so other normalisation statistics give their own raw zero.
+    """
+    if not getattr(feature_extractor, "do_normalize", True):
+        return 0.0
+    mean, std = getattr(feature_extractor, "mean", None), getattr(feature_extractor, "std", None)
+    if not isinstance(mean, (int, float)) or not isinstance(std, (int, float)) or std <= 0:
+        raise ValueError(
+            f"{type(feature_extractor).__name__} has no scalar fbank mean/std (got mean={mean!r}, std={std!r}), so "
+            "the raw-zero SpecAugment fill cannot be computed; set spec_augment_fill to a number instead."
+        )
+    return (0.0 - mean) / (2.0 * std)
+
+
 def spec_augment(
     input_values: torch.Tensor, freq_mask: int = 48, time_mask: int = 192, mask_value: float = 0.0
 ) -> torch.Tensor:
     """SpecAugment (Park et al.): one frequency mask of up to ``freq_mask`` bins and one time mask of
     up to ``time_mask`` frames, drawn independently for every row (AudioMAE's AudioSet settings).
 
-    The masks are applied to the normalised features, so ``mask_value=0`` is the dataset mean (AudioMAE
-    writes 0 into the raw fbank before normalising).
+    The masks are applied to the normalised features and write ``mask_value`` there: 0 is the dataset
+    mean; AudioMAE's value is ``raw_zero_fill_value(feature_extractor)`` (0 in the raw fbank), which
+    ``CRTrainer`` uses by default (``spec_augment_fill="raw_zero"``).
     """
     specgrams = input_values.unsqueeze(1)  # [batch, 1, time, freq]: torchaudio masks per example ("iid")
     if freq_mask > 0:
@@ -106,11 +125,13 @@ def make_views(
     freq_mask: int = 48,
     time_mask: int = 192,
     erase_prob: float = 0.25,
+    mask_value: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Build ``num_views`` augmented views of a batch as one tensor for one batched forward.
 
     Order of Sec. 3.3: mixup once per clip (all views share the mixed clip and its mixed target), then
-    per view SpecAugment and random erasing; the model's own patch drop follows in its forward.
+    per view SpecAugment (filling ``mask_value``, see ``spec_augment``) and random erasing; the model's own
+    patch drop follows in its forward.
 
     Returns:
         ``views`` ``[num_views * batch, time, freq]`` (view ``i`` of clip ``b`` at row ``i * batch + b``)
@@ -125,6 +146,76 @@ def make_views(
         raise ValueError(f"num_views must be >= 1, got {num_views}.")
     input_values, labels = mixup(input_values, labels, mixup_prob, mixup_alpha)
     views = input_values.repeat(num_views, 1, 1)
-    views = spec_augment(views, freq_mask, time_mask)
+    views = spec_augment(views, freq_mask, time_mask, mask_value)
     views = random_erasing(views, erase_prob)
     return views, labels
+
+
+def _mixup_partners(batch: int, prob: float, alpha: float, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The partner index and weight ``mu`` of every clip (``mu = 1``: not mixed), drawn like ``mixup``."""
+    order = torch.randperm(batch, device=device)
+    partner = torch.empty_like(order)
+    partner[order] = order.roll(-1)
+    alpha_t = torch.tensor(float(alpha), device=device)
+    mu = torch.distributions.Beta(alpha_t, alpha_t).sample((batch,))
+    mixed = torch.rand(batch, device=device) < prob
+    return partner, torch.where(mixed, mu, torch.ones_like(mu))
+
+
+def make_views_with_frames(
+    input_values: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    frame_inputs: dict[str, torch.Tensor] | None = None,
+    num_views: int = 2,
+    mixup_prob: float = 0.5,
+    mixup_alpha: float = 10.0,
+    freq_mask: int = 48,
+    time_mask: int = 192,
+    erase_prob: float = 0.25,
+    mask_value: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+    """``make_views`` for models with more than one frame-aligned input, e.g. HEAR's log-Mel ``input_values``
+    with its ``power_spectrum`` and ``attention_mask`` (``[batch, frames, ...]``, same frames).
+
+    Same order as ``make_views``: mixup once per clip (every float input mixed with the same partner and
+    weight; masks become the union of the two clips' valid frames), then per view one frequency mask and
+    random erasing on ``input_values`` only (the other inputs have other frequency axes), and one time mask
+    shared by every float input: a frame masked in the log-Mel is masked in the power spectrum too, so the
+    gated fusion never sees a frame the encoder did not. Masked float frames get ``mask_value`` in
+    ``input_values`` and 0 elsewhere (HEAR normalises each feature per clip, so 0 is the clip's mean).
+
+    Returns ``views [num_views * batch, frames, freq]``, the other inputs repeated/augmented the same way and
+    the (mixed) labels.
+    """
+    if input_values.dim() != 3:
+        raise ValueError(f"input_values must be [batch, frames, freq], got shape {tuple(input_values.shape)}.")
+    frame_inputs = dict(frame_inputs or {})
+    batch, frames = input_values.shape[:2]
+    for name, value in frame_inputs.items():
+        if tuple(value.shape[:2]) != (batch, frames):
+            raise ValueError(f"{name} must share input_values' (batch, frames) = {(batch, frames)}, got {tuple(value.shape)}.")
+    if mixup_prob > 0.0 and batch > 1:
+        partner, mu = _mixup_partners(batch, mixup_prob, mixup_alpha, input_values.device)
+
+        def mix(x):
+            if not x.is_floating_point():  # a validity mask: valid where either clip is
+                return torch.maximum(x, x[partner])
+            w = mu.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+            return w * x + (1 - w) * x[partner]
+
+        input_values = mix(input_values)
+        frame_inputs = {name: mix(value) for name, value in frame_inputs.items()}
+        if labels is not None:
+            labels = mix(labels)
+    views = spec_augment(input_values.repeat(num_views, 1, 1), freq_mask, 0, mask_value)
+    repeated = {name: value.repeat(num_views, *([1] * (value.dim() - 1))) for name, value in frame_inputs.items()}
+    if time_mask > 0:
+        ones = views.new_ones(views.shape[0], 1, frames, 1)
+        keep = AF.mask_along_axis_iid(ones, min(time_mask, frames), 0.0, axis=2).view(-1, frames) > 0
+        views = torch.where(keep[..., None], views, torch.full_like(views, mask_value))
+        for name, value in repeated.items():
+            if value.is_floating_point():
+                shape = (-1, frames) + (1,) * (value.dim() - 2)
+                repeated[name] = torch.where(keep.view(shape), value, torch.zeros_like(value))
+    views = random_erasing(views, erase_prob)
+    return views, repeated, labels

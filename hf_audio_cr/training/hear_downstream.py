@@ -16,8 +16,10 @@ import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from transformers import set_seed
 
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
+from hf_audio_cr.paths import check_local_or_hub
 from .hear_trainers import HEAR_VARIANTS, HEARFineTuningArguments, HEARFineTuningTrainer, check_config_overrides
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class HEARDownstreamDataArguments:
     )
 
     def __post_init__(self):
+        # before any data is read: a typo such as `hiden_size` would train the default width
+        self.config_overrides = check_config_overrides(HEARConfig, self.config_overrides) or None
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ValueError(f"max_seconds must be > 0 (or null for whole clips), got {self.max_seconds}.")
 
@@ -74,6 +78,7 @@ def build_hear_classifier(
         "problem_type": "single_label_classification",
         **labels,
     }
+    pretrained_model_name_or_path = pretrained_model_name_or_path and check_local_or_hub(pretrained_model_name_or_path)
     if variant == "scratch":
         if pretrained_model_name_or_path:
             config = HEARConfig.from_pretrained(pretrained_model_name_or_path, **from_pretrained_kwargs)
@@ -136,6 +141,7 @@ def finetune_and_evaluate(
     from hf_audio_cr.data import AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy
 
     names = train_dataset.features["label"].names
+    set_seed(args.seed)  # before the model: one seed, one set of initial task-model and head weights
     model = build_hear_classifier(
         args.variant, args.pretrained_model_name_or_path, dict(enumerate(names)), config_overrides
     )

@@ -158,6 +158,12 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         padding_value: float = 0.0,
         **kwargs,
     ):
+        if sampling_rate != 16000:  # refuse here: the frame layout below is fixed in samples at 16 kHz
+            raise ValueError(
+                f"AudioMAEFeatureExtractor(sampling_rate={sampling_rate}): the model was trained on 16 kHz fbank frames "
+                f"(25 ms / 10 ms, 128 Mel bins up to 8 kHz); "
+                f"another rate changes the frame rate. Keep 16000 and {RESAMPLE_HINT}."
+            )
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         check_long_audio(long_audio)
         self.num_mel_bins = num_mel_bins

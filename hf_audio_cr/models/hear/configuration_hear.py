@@ -50,7 +50,11 @@ class HEARTokenizerConfig(PreTrainedConfig):
         feed_forward_layer_norm (`bool`, defaults to `True`): every feed-forward block (encoder and decoder) opens
             with its own LayerNorm after the layer's pre-norm, as in the reference code (`FeedForward`); the
             paper is silent. `False` keeps the single pre-norm.
-        initializer_range (`float`, defaults to 0.02): std of the normal init of linear layers and embeddings.
+        initializer_range (`float`, defaults to 0.02): std of the truncated-normal init of the front end, the
+            attention output, feed-forward, code and decoder projections.
+
+    Initialisation, where the paper is silent, follows the reference code: Xavier-uniform query/key/value
+    projections, N(0, 1) relative-position tables, zero query biases, N(0, 1) codebook; LayerNorms 1 / 0.
     """
 
     model_type = "hear_tokenizer"
@@ -139,9 +143,15 @@ class HEARConfig(PreTrainedConfig):
         classifier_hidden_size (`int`, defaults to 384): width of the head after mean/max/std pooling.
         classifier_dropout (`float`, defaults to 0.1): dropout before the output layer.
         freeze_acoustic_model (`bool`, defaults to `False`): train only the task model and head ("Transfer").
-        initializer_range (`float`, defaults to 0.02): std of the normal init.
+        initializer_range (`float`, defaults to 0.02): std of the truncated-normal init of the front end, the
+            attention output, feed-forward, fusion and head projections.
         problem_type (`str`, *optional*): `"single_label_classification"` (cross-entropy),
             `"multi_label_classification"` (BCE with logits) or `"regression"`; inferred from the labels if unset.
+
+    Initialisation, where the paper is silent, follows the reference code so from-scratch runs start where the
+    authors' do: Xavier-uniform query/key/value projections (the relative-position layers, and the task layer's
+    stacked q/k/v as `nn.MultiheadAttention`), N(0, 1) relative-position tables, zero query biases, zero task
+    positions; LayerNorm / BatchNorm 1 / 0.
     """
 
     model_type = "hear"

@@ -127,6 +127,11 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         **kwargs,
     ):
         kwargs.setdefault("return_attention_mask", True)
+        if sampling_rate != 16000:  # refuse here: the frame layout below is fixed in samples at 16 kHz
+            raise ValueError(
+                f"HEARFeatureExtractor(sampling_rate={sampling_rate}): the model was trained on 16 kHz frames (n_fft 1024, hop 160 = 10 ms); "
+                f"another rate changes the frame rate. Keep 16000 and {RESAMPLE_HINT}."
+            )
         super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
         if win_length > n_fft:
             raise ValueError(f"HEARFeatureExtractor: win_length ({win_length}) must not exceed n_fft ({n_fft}).")

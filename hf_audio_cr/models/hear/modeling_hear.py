@@ -130,7 +130,11 @@ class HEARPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module):
         init_hear_weights(module, self.config.initializer_range)
         if isinstance(module, HEARTaskModel):
-            init.trunc_normal_(module.position_embeddings, std=self.config.initializer_range)
+            init.zeros_(module.position_embeddings)  # the reference's learned positions start at zero
+            # as nn.MultiheadAttention: Xavier over the stacked q/k/v (set here: transformers skips the layers
+            # themselves, which hold no parameter of their own)
+            for layer in module.layers:
+                init.xavier_uniform_(layer.qkv.weight)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         # Remote code: a folder saved from any HEAR class loads with every Auto entry point.

@@ -252,8 +252,11 @@ __all__ = [
 
 
 def init_hear_weights(module: nn.Module, std: float) -> None:
-    """Weight init shared by the tokenizer and the acoustic/task models: truncated-normal projections and
-    embeddings, unit norms (BatchNorm statistics reset), zero relative-attention biases."""
+    """Weight init shared by the tokenizer and the acoustic/task models. Where the paper is silent it follows the
+    reference code: Xavier-uniform query/key/value projections, N(0, 1) relative-position tables (PyTorch's
+    `nn.Embedding` default), zero query biases; other projections truncated-normal(`std`), unit norms
+    (BatchNorm statistics reset). Children are initialised before their parent, so the attention branch
+    overrides the generic Linear / Embedding init of its own projections and tables."""
     if isinstance(module, (nn.Linear, nn.Conv1d)):
         init.trunc_normal_(module.weight, std=std)
         if module.bias is not None:
@@ -270,3 +273,8 @@ def init_hear_weights(module: nn.Module, std: float) -> None:
     elif isinstance(module, HEARRelativePositionAttention):
         init.zeros_(module.content_bias)
         init.zeros_(module.position_bias)
+        for projection in (module.query, module.key, module.value):
+            init.xavier_uniform_(projection.weight)
+        for table in (module.relative_key, module.relative_value):
+            if table is not None:
+                init.normal_(table.weight, std=1.0)
