@@ -147,17 +147,31 @@ def export_onnx(model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: s
     return path
 
 
-def quantize_onnx(path: str | Path, output: str | Path | None = None) -> Path:
+def quantize_onnx(path: str | Path, output: str | Path | None = None, preprocess: bool = False) -> Path:
     """Dynamic int8 quantisation of an exported graph with onnxruntime's quantiser: weights of MatMul/Gemm
     stored as int8, activations quantised on the fly per tensor (no calibration data). Returns the new path
-    (default: ``model.int8.onnx`` next to ``model.onnx``); the frame-padding metadata is carried over."""
+    (default: ``model.int8.onnx`` next to ``model.onnx``); the frame-padding metadata is carried over.
+
+    ``preprocess=True`` runs onnxruntime's ``quant_pre_process`` first (graph optimisation with constant
+    folding). For HEAR this folds each layer's relative-position terms of a 6 s window into a constant that is
+    then quantised too: faster (int8 / fp32 RTF about 0.5 instead of about 0.7 here) but a larger file
+    (120 MB instead of 29 MB at the paper size)."""
+    import tempfile
+
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path = Path(path)
     output = Path(output) if output is not None else path.with_suffix(".int8.onnx")
-    # per-channel weights are refused by onnxruntime's DynamicQuantizeMatMul on the batched attention matmuls
-    quantize_dynamic(str(path), str(output), weight_type=QuantType.QInt8, per_channel=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = path
+        if preprocess:
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            source = Path(tmp) / "preprocessed.onnx"
+            quant_pre_process(str(path), str(source), skip_symbolic_shape=True)
+        # per-channel weights are refused by onnxruntime's DynamicQuantizeMatMul on the batched attention matmuls
+        quantize_dynamic(str(source), str(output), weight_type=QuantType.QInt8, per_channel=False)
     metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     if metadata:
         proto = onnx.load(str(output))
@@ -233,6 +247,9 @@ class ExportArguments:
     quantize: str | None = field(default=None, metadata={
         "help": "'int8': also write a dynamically quantised copy (OUTPUT with .int8.onnx) and report how its logits "
                 "follow PyTorch's (correlation, max difference; no tolerance: int8 is not exact)."})
+    quantize_preprocess: bool = field(default=False, metadata={
+        "help": "Optimise the graph (onnxruntime quant_pre_process, constant folding) before quantising: faster "
+                "HEAR, larger file."})
 
 
 def export_and_check(args: ExportArguments) -> dict:
@@ -263,7 +280,7 @@ def export_and_check(args: ExportArguments) -> dict:
     if args.quantize is not None:
         if args.quantize != "int8":
             raise ValueError(f"--quantize {args.quantize!r}: only 'int8' (dynamic) is supported.")
-        quantized = OnnxAudioClassifier(quantize_onnx(path))
+        quantized = OnnxAudioClassifier(quantize_onnx(path, preprocess=args.quantize_preprocess))
         report["int8"] = {"onnx": str(quantized.path), "size_mb": quantized.path.stat().st_size / 2**20,
                           "fp32_size_mb": path.stat().st_size / 2**20, "agreement": {}}
         for case, waveform in cases.items():

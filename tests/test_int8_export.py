@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 
 from hf_audio_cr.benchmark import HEAR_TINY_CONFIG, benchmark_waveform
-from hf_audio_cr.export import OnnxAudioClassifier
+from hf_audio_cr.export import OnnxAudioClassifier, logits_agreement, quantize_onnx
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +37,8 @@ def test_export_script_writes_an_int8_hear_graph_that_follows_pytorch(tmp_path, 
     assert quantized.frame_padding is not None
     logits = quantized(**HEARFeatureExtractor()(benchmark_waveform(3.0), sampling_rate=16000))
     assert logits.shape == (1, 10)
+    # the optimised variant (constant folding first) gives the same predictions
+    optimised = OnnxAudioClassifier(quantize_onnx(tmp_path / "hear.onnx", tmp_path / "hear.opt.int8.onnx", preprocess=True))
+    features = HEARFeatureExtractor()(benchmark_waveform(8.0, str(audio_dir / "speech_female.ogg")), sampling_rate=16000)
+    agreement = logits_agreement(OnnxAudioClassifier(tmp_path / "hear.onnx")(**features), optimised(**features))
+    assert agreement["correlation"] > 0.99 and optimised.frame_padding == quantized.frame_padding
