@@ -1,1 +1,2 @@
-"""Measured studies of the package's methods (run by thin scripts in ``scripts/``)."""
+"""Measured studies that run the package end to end on real audio (``scripts/reproduce_cr.py``,
+``scripts/reproduce_hear.py``)."""
