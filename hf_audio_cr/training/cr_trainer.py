@@ -237,8 +237,12 @@ class CRTrainer(Trainer):
         return raw_zero_fill_value(extractor)
 
     def _views(self, inputs, labels, augment=UNLABELED_AUGMENTATIONS):
-        """Views of ``input_values`` and of every other tensor input; returns (model inputs, mixed labels)."""
+        """Views of ``input_values`` and of every other tensor input; returns (model inputs, mixed labels).
+        Given the ``input_values`` tensor alone, returns (views tensor, mixed labels)."""
         args = self.args
+        if isinstance(inputs, torch.Tensor):
+            model_inputs, labels = self._views({"input_values": inputs}, labels, augment)
+            return model_inputs["input_values"], labels
         settings = dict(
             num_views=args.num_views,
             mixup_prob=args.mixup_prob if "mixup" in augment else 0.0,
