@@ -247,6 +247,8 @@ def measure_subject(subject: BenchmarkSubject, args: BenchmarkArguments, workdir
         raise ValueError("--device cuda: torch sees no CUDA device here; use --device cpu.")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     model = subject.model.to(device).eval()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     thread_counts = [usable_cores() if t == "all" else int(t) for t in args.threads]
     result = {"model": subject.name, "params": count_parameters(model), "flops": {}, "macs": {}, "rtf": {}}
 
@@ -291,6 +293,8 @@ def measure_subject(subject: BenchmarkSubject, args: BenchmarkArguments, workdir
                     with intra_op_threads(threads):  # the feature extractor's torch ops
                         elapsed = median_seconds(run, args.repeats, args.warmup, lambda: None)
                     _record(result, _setting_key(backend, seconds, threads, with_fe), elapsed / seconds)
+        if device.type == "cuda":  # weights + the largest forward so far (the longest duration last)
+            result.setdefault("peak_gpu_memory_mb", {})[f"{seconds:g}s"] = torch.cuda.max_memory_allocated(device) / 2**20
         if "onnxruntime-int8" in graphs and f"onnxruntime-int8/{seconds:g}s" not in result.get("notes", {}):
             result.setdefault("int8", {})[f"{seconds:g}s"] = paired_onnx_ratio(
                 graphs["onnxruntime-int8"], graphs["onnxruntime"], features, seconds, max(args.repeats, 5), args.warmup)

@@ -74,14 +74,16 @@ def step_times(model_name: str, num_views: int, batch_size: int, steps: int, out
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["tiny", "vit-b"], choices=sorted(CONFIGS))
-    parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 6])
-    parser.add_argument("--batch_size", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=["tiny", "vit-b"], choices=sorted(CONFIGS),
+                        help="model sizes to time (tiny: 2 blocks of width 32; vit-b: the paper's encoder)")
+    parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 6], help="k values (views per clip) to time")
+    parser.add_argument("--batch_size", type=int, default=2, help="clips per step")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting and round")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--rounds", type=int, default=2, help="rounds over all settings; the fastest is reported")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where to time (auto: cuda if available)")
     parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision (Trainer's autocast)")
-    parser.add_argument("--output", default="outputs/bench_cr_step.json")
+    parser.add_argument("--output", default="outputs/bench_cr_step.json", help="JSON file for the results")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here.")

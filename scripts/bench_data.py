@@ -3,6 +3,9 @@
 
     python scripts/bench_data.py [--num_clips 96 --batch_size 8 --workers 0 1 2 --output_dir outputs/bench_data]
 Clips are 10 s like AudioSet's, cut from the real recordings in tests/fixtures/audio and /usr/share/sounds/alsa.
+It also prepares the file once with scripts/prepare_audioset.py (16 kHz mono FLAC) and times the data path on
+one core (no workers, 1 thread) before and after, at 1024 frames, in interleaved rounds: the clips/s/core
+ratio, the preparation's own cost, and the cores a GPU consuming `--gpu_clips_per_s` clips/s needs.
 """
 import glob, json, os, tempfile, time  # noqa: E401
 from dataclasses import dataclass, field
@@ -24,13 +27,15 @@ TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermed
 @dataclass
 class BenchArguments:
     num_clips: int = field(default=96, metadata={"help": "10 s clips in the parquet file."})
-    batch_size: int = 8
-    workers: list[int] = field(default_factory=lambda: [0, 1, 2])
+    batch_size: int = field(default=8, metadata={"help": "Clips per batch (data loading and the train step)."})
+    workers: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "DataLoader worker counts to time."})
     max_lengths: list[int] = field(default_factory=lambda: [128, 1024], metadata={"help": "fbank frames kept."})
-    train_steps: int = 10
+    train_steps: int = field(default=10, metadata={"help": "Timed tiny CR-AudioMAE train steps (after one warm-up)."})
     repeats: int = field(default=2, metadata={"help": "Best of N epochs per setting (the CPUs are shared)."})
     torch_threads: int = field(default=1, metadata={"help": "Intra-op threads of the main process (workers use 1)."})
-    output_dir: str = "outputs/bench_data"
+    output_dir: str = field(default="outputs/bench_data", metadata={"help": "Where the parquet file and results JSON go."})
+    gpu_clips_per_s: float = field(default=1000.0, metadata={"help": "Clips/s one GPU's ViT-B step consumes."})
+    prepared_rounds: int = field(default=3, metadata={"help": "Interleaved before/after rounds (0: skip)."})
 
 
 def real_10s_clips(n, rate=48000):
@@ -73,6 +78,30 @@ def train_rate(parquet, bench, output_dir):
     return bench.batch_size / float(np.median(times[1:]))
 
 
+def compare_prepared(bench) -> dict:
+    """Data-path clips/s on one core, 48 kHz FLAC vs the same clips after prepare_audioset.py (16 kHz FLAC)."""
+    import statistics
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from prepare_audioset import prepare_audioset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = str(write_audioset_parquet(real_10s_clips(bench.num_clips), f"{tmp}/bench.parquet", row_group_size=4))
+        start = time.perf_counter()
+        prepare_audioset([source], f"{tmp}/prepared", num_proc=1)
+        prepare_rate = bench.num_clips / (time.perf_counter() - start)
+        rates = {"before": [], "after": []}
+        for _ in range(bench.prepared_rounds):
+            for name, path in (("before", source), ("after", f"{tmp}/prepared/bench.parquet")):
+                rates[name].append(data_rate(path, 0, bench.batch_size, 1024)[0])
+    before, after = statistics.median(rates["before"]), statistics.median(rates["after"])
+    return {"before_clips_per_s_per_core": before, "after_clips_per_s_per_core": after,
+            "ratio": statistics.median(a / b for a, b in zip(rates["after"], rates["before"])),
+            "rounds": rates, "prepare_clips_per_s": prepare_rate,
+            "cores_per_gpu_before": bench.gpu_clips_per_s / before, "cores_per_gpu_after": bench.gpu_clips_per_s / after}
+
+
 def main():
     (bench,) = HfArgumentParser(BenchArguments).parse_args_into_dataclasses()
     os.makedirs(bench.output_dir, exist_ok=True), torch.set_num_threads(bench.torch_threads)
@@ -84,12 +113,19 @@ def main():
             for w in bench.workers:
                 rate, skipped = max(data_rate(parquet, w, bench.batch_size, m) for _ in range(bench.repeats))
                 rows.append({"workers": w, "max_length": m, "clips_per_s": rate, "skipped": skipped})
+    prepared = compare_prepared(bench) if bench.prepared_rounds else None
     print(f"tiny CR-AudioMAE train step (2 views, batch {bench.batch_size}, CPU): {step:.1f} clips/s\n")
     print("| workers | fbank frames | data path clips/s | x train step |\n|---|---|---|---|")
     for row in rows:
         row["ratio_to_train_step"] = row["clips_per_s"] / step
         print(f"| {row['workers']} | {row['max_length']} | {row['clips_per_s']:.1f} | {row['ratio_to_train_step']:.2f} |")
-    result = {"train_step_clips_per_s": step, "data_path": rows, "cpu_count": os.cpu_count(),
+    if prepared:
+        print(f"\none core, 1024 frames: 48 kHz FLAC {prepared['before_clips_per_s_per_core']:.1f} clips/s -> prepared "
+              f"16 kHz FLAC {prepared['after_clips_per_s_per_core']:.1f} clips/s ({prepared['ratio']:.2f}x, goal >= 3; "
+              f"median of {bench.prepared_rounds} interleaved rounds); preparation {prepared['prepare_clips_per_s']:.1f} "
+              f"clips/s; cores per GPU at {bench.gpu_clips_per_s:g} clips/s: {prepared['cores_per_gpu_before']:.0f} -> "
+              f"{prepared['cores_per_gpu_after']:.0f}; load average {os.getloadavg()[0]:.2f}")
+    result = {"train_step_clips_per_s": step, "data_path": rows, "prepared": prepared, "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg(), "torch_threads": torch.get_num_threads(), **vars(bench)}
     with open(os.path.join(bench.output_dir, "bench_data.json"), "w") as f:
         json.dump(result, f, indent=2)

@@ -51,12 +51,12 @@ def interleaved_seconds(runs: dict, repeats: int) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--clips", type=int, default=64, help="real 10 s clips per timed pass")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes per extractor")
     parser.add_argument("--batch-size", type=int, default=64, help="clips per call of our extractor")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--output", default="bench_feature_extraction.json")
+    parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda' for our extractor")
+    parser.add_argument("--output", default="bench_feature_extraction.json", help="JSON file for the results")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     clips = real_ten_second_clips(args.clips)

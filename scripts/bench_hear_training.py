@@ -64,10 +64,10 @@ def run(name, trainer_cls, args_cls, model, dataset, collator, batch, paper_batc
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch_size", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", default="outputs/bench_hear_training.json")
+    parser.add_argument("--batch_size", type=int, default=2, help="clips per step")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per stage")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--output", default="outputs/bench_hear_training.json", help="JSON file for the results")
     cli = parser.parse_args()
     torch.set_num_threads(cli.threads)
     torch.manual_seed(0)

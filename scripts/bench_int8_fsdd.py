@@ -84,11 +84,11 @@ def measure(model, splits, workdir: Path) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (one run each)")
+    parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per seed")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--model_dir", help="a fine-tuned FSDD digit HEAR folder (then no training, one run)")
-    parser.add_argument("--output", default="outputs/bench_int8_fsdd.json")
+    parser.add_argument("--output", default="outputs/bench_int8_fsdd.json", help="JSON file for the results")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     splits = load_fsdd(task="digit")

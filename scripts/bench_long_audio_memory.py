@@ -91,12 +91,14 @@ def measure(path: str, folder: str, remote_code: bool, input_kind: str) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["cr_audiomae", "hear"], choices=["cr_audiomae", "hear"])
-    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
-    parser.add_argument("--input", choices=["path", "array"], default="path")
+    parser.add_argument("--models", nargs="+", default=["cr_audiomae", "hear"], choices=["cr_audiomae", "hear"],
+                        help="model families to measure")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60], help="lengths of the test files, in minutes")
+    parser.add_argument("--input", choices=["path", "array"], default="path",
+                        help="give the pipeline the file path or a decoded array")
     parser.add_argument("--remote_code", action="store_true", help="load the folders with trust_remote_code=True")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--output", default="outputs/bench_long_audio_memory.json")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--output", default="outputs/bench_long_audio_memory.json", help="JSON file for the results")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -15,6 +15,7 @@ from hf_audio_cr.models.hear import (
     HEARTokenizerModel,
 )
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.paths import check_local_or_hub
 from hf_audio_cr.training.hear_trainers import (
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
@@ -32,7 +33,7 @@ def main(argv):
     overrides = check_config_overrides(HEARConfig, data_args.config_overrides)
     if not args.tokenizer_name_or_path:
         raise ValueError("Set tokenizer_name_or_path to the stage-1 output folder (train_hear_tokenizer.py).")
-    tokenizer = HEARTokenizerModel.from_pretrained(args.tokenizer_name_or_path)
+    tokenizer = HEARTokenizerModel.from_pretrained(check_local_or_hub(args.tokenizer_name_or_path, hint="(--tokenizer_name_or_path)"))
     config = HEARConfig(**overrides, tokenizer_config=tokenizer.config.to_dict())
     set_seed(args.seed)  # before the model: one seed, one set of initial weights
     model = HEARForMaskedAcousticModeling(config)

@@ -17,6 +17,7 @@ from hf_audio_cr.training import (
     CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer, audioset_compute_metrics, exit_distributed_run
 )
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.paths import check_local_or_hub
 
 
 @dataclass
@@ -58,6 +59,7 @@ def build_model(model_args, label_set):
     id2label = audioset_id2label(label_set)  # 527 standard classes first, so evaluation scores [:527]
     labels = {"num_labels": len(id2label), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
     if path := model_args.model_name_or_path:  # a new head for the label set on the converted encoder
+        path = check_local_or_hub(path, hint="(--model_name_or_path: a converted checkpoint folder or a Hub id)")
         model = CRAudioMAEForAudioClassification.from_pretrained(path, ignore_mismatched_sizes=True, **labels)
         return model, AudioMAEFeatureExtractor.from_pretrained(path)
     config = CRAudioMAEConfig(**labels)

@@ -85,6 +85,18 @@ def test_original_finetune_checkpoint_gives_the_recorded_logits(tmp_path):
     assert torch.equal(table, original["pos_embed"]) and not table.requires_grad
 
 
+def test_shorter_input_keeps_audiomae_time_columns_of_the_stored_table(tmp_path):
+    # AudioMAE fine-tunes shorter clips (ESC-50: 512 frames) on the first time columns of its (freq, time) table
+    from hf_audio_cr.models.cr_audiomae.convert_audiomae_checkpoint import convert_checkpoint
+    from hf_audio_cr.models.cr_audiomae.modeling_cr_audiomae import sincos_position_embedding
+
+    model, _ = convert_checkpoint(REFERENCE / "audiomae_small_finetune.pth", tmp_path / "short", num_attention_heads=4, max_length=512)
+    stored = load_original_state_dict(REFERENCE / "audiomae_small_finetune.pth")["pos_embed"]
+    table = model.audiomae.embeddings.position_embeddings
+    kept = torch.cat([stored[:, :1], stored[:, 1:].reshape(1, 8, 64, 64)[:, :, :32].reshape(1, 256, 64)], dim=1)
+    assert torch.equal(table, kept) and torch.equal(table, sincos_position_embedding(64, (32, 8)))
+
+
 def test_original_mae_checkpoint_gives_the_recorded_encoder_tokens(tmp_path):
     from safetensors.torch import load_file
 

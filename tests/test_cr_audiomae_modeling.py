@@ -93,3 +93,13 @@ def test_wrong_input_shape_names_the_feature_extractor():
     model = CRAudioMAEForAudioClassification(tiny_config())
     with pytest.raises(ValueError, match="AudioMAEFeatureExtractor"):
         model(torch.randn(2, 100, 128))
+
+
+@pytest.mark.parametrize("checkpoint", ["audiomae_small_finetune.pth", "audiomae_small_pretrain.pth"])
+def test_from_scratch_position_table_is_the_one_audiomae_pretraining_builds(checkpoint):
+    # AudioMAE builds it on its (freq, time) = (8, 64) patch_hw grid, transposed relative to the token grid
+    from hf_audio_cr.models.cr_audiomae.convert_audiomae_checkpoint import load_original_state_dict
+
+    stored = load_original_state_dict(f"tests/fixtures/reference/{checkpoint}")["pos_embed"]  # width 64
+    model = CRAudioMAEModel(CRAudioMAEConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64))
+    assert torch.equal(model.embeddings.position_embeddings, stored)

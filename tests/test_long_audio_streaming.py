@@ -123,3 +123,46 @@ def test_encoder_refuses_streamed_windows_with_a_clear_error(long_audio):
                                                            intermediate_size=64)).eval()
     with pytest.raises(ValueError, match="long_audio='window'"):
         encoder(**AudioMAEFeatureExtractor()(long_audio, sampling_rate=16000))
+
+
+# HEAR: the task model attends over the whole clip (Sec. II-A), so its memory cannot be constant; the features
+# are computed chunk by chunk and the acoustic model's windows run a batch at a time.
+HEAR_SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, window_length=50,
+                  window_overlap=10, task_hidden_size=32, task_intermediate_size=64, task_num_attention_heads=2,
+                  spectrum_hidden_size=16, classifier_hidden_size=16, num_labels=10, task_max_position_embeddings=4000)
+
+
+def whole_clip_hear_features(audio: np.ndarray) -> dict:
+    """Today's formulas on the whole clip at once: centred STFT, Mel, log, instance norm over all frames."""
+    import torchaudio
+
+    wave = torch.from_numpy(np.array(audio))
+    wave = torch.nn.functional.pad((wave - wave.mean())[None], (512, 512), mode="reflect")
+    power = torchaudio.transforms.Spectrogram(n_fft=1024, win_length=400, hop_length=160, center=False)(wave)
+    mel = torchaudio.transforms.MelScale(n_mels=128, sample_rate=16000, n_stft=513)(power)
+
+    def norm(x):
+        x = torch.log(x + 1e-6).transpose(1, 2)
+        return (x - x.mean()) / (x.var(unbiased=False).sqrt() + 1e-6)
+
+    return {"input_values": norm(mel), "power_spectrum": norm(power),
+            "attention_mask": torch.ones(1, power.shape[-1], dtype=torch.long)}
+
+
+def test_hear_pipeline_on_long_audio_equals_the_whole_clip_computation(long_audio, tmp_path):
+    from hf_audio_cr import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
+
+    torch.manual_seed(0)
+    model = HEARForAudioClassification(HEARConfig(**HEAR_SMALL)).eval()
+    model.save_pretrained(tmp_path)
+    HEARFeatureExtractor().save_pretrained(tmp_path)
+    tagger = pipeline("audio-classification", model=str(tmp_path), trust_remote_code=True)
+    tagger.model.hear.window_batch_size = 8  # 73 s = 92 windows of 50 tokens: 12 encoder batches
+    batches = []
+    tagger.model.hear.encoder.register_forward_hook(lambda module, args, output: batches.append(args[0].shape[0]))
+    got = pipeline_scores(tagger, model)
+    assert len(batches) == 12 and max(batches) == 8  # the windows did not all run at once
+    model.hear.window_batch_size = 10**6
+    with torch.no_grad():
+        expected = model(**whole_clip_hear_features(long_audio)).logits[0].softmax(-1)
+    assert (got - expected).abs().max() <= 1e-6

@@ -128,6 +128,10 @@ def test_weighted_sampler_drives_the_train_dataloader(rows, tmp_path):
     assert len(loader) == 6  # 24 draws / batch 4
     drawn = torch.cat([batch["labels"] for batch in loader])
     assert drawn.shape == (24, 3)
+    distinct = CRTrainer(model=tiny_model(), args=cr_args(tmp_path, weighted_sampling=True, epoch_length=8,
+                                                          weighted_sampling_replacement=False), train_dataset=table)
+    sampler = distinct._get_train_sampler()
+    assert not sampler.replacement and len(set(sampler)) == 8  # AudioMAE's AS-2M recipe: no clip twice per epoch
     with pytest.raises(ValueError, match="map-style"):
         CRTrainer(model=tiny_model(), args=args, train_dataset=table.to_iterable_dataset())
 

@@ -43,3 +43,29 @@ def test_metric_errors_are_clear():
         audioset_compute_metrics()(EvalPrediction(predictions=np.zeros((2, 10)), label_ids=np.zeros((2, 10))))
     with pytest.raises(ValueError, match="No class has a positive"):
         evaluate.load(AUDIOSET_MAP_PATH).compute(predictions=[[0.1, 0.2]], references=[[0, 0]])
+
+
+def test_audiomae_protocol_averages_every_class_by_hand():
+    # AudioMAE's calculate_stats: mean over all columns; class 1 (no positive) counts as AP 0, its AUC is undefined
+    result = evaluate.load(AUDIOSET_MAP_PATH).compute(predictions=SCORES, references=TARGETS, protocol="audiomae")
+    assert result["mAP"] == pytest.approx(((1 + 2 / 3) / 2 + 0 + 1) / 3)
+    assert math.isnan(result["mAUC"]) and math.isnan(result["d_prime"]) and result["num_scored_classes"] == 3
+    with pytest.raises(ValueError, match="protocol"):
+        evaluate.load(AUDIOSET_MAP_PATH).compute(predictions=SCORES, references=TARGETS, protocol="mean")
+
+
+def test_audiomae_protocol_on_the_original_models_logits():
+    # the logits AudioMAE's own model gave for the trumpet and humpback clips, AudioSet targets Trumpet / Whale vocalization
+    from safetensors.torch import load_file
+
+    logits = load_file("tests/fixtures/reference/audiomae_small_finetune_io.safetensors")["logits"].numpy()
+    labels = np.zeros_like(logits)
+    labels[0, 187] = labels[1, 136] = 1.0
+    # two clips: a class's AP is 1 when its positive clip scores higher, else 1/2; AUC is 1 or 0
+    ap = {c: 1.0 if logits[clip, c] > logits[1 - clip, c] else 0.5 for clip, c in ((0, 187), (1, 136))}
+    auc = {c: float(ap[c] == 1.0) for c in ap}
+    present = audioset_compute_metrics()(EvalPrediction(predictions=logits, label_ids=labels))
+    original = audioset_compute_metrics(protocol="audiomae")(EvalPrediction(predictions=logits, label_ids=labels))
+    assert present["mAP"] == pytest.approx(sum(ap.values()) / 2) and present["mAUC"] == pytest.approx(sum(auc.values()) / 2)
+    assert original["mAP"] == pytest.approx(sum(ap.values()) / 527) and original["num_scored_classes"] == 527
+    assert math.isnan(original["mAUC"])  # 525 classes without a positive: roc_auc_score is undefined

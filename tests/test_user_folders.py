@@ -267,3 +267,21 @@ def test_evaluation_scores_a_long_file_by_windows(tmp_path):
         windows = model(**{k: v[batch["window_to_clip"] == long_row] for k, v in batch.items()
                            if k not in ("labels", "window_to_clip")}).logits
     assert np.allclose(prediction.predictions[long_row], windows.mean(0).numpy(), atol=1e-5)
+
+
+def test_sets_that_lose_or_merge_the_transform_stay_safe(tmp_path):
+    import datasets
+
+    from hf_audio_cr.data import fsdd_speaker_folds, load_fsdd
+
+    drum_folder(tmp_path / "mine", broken_in=("train", "test"))
+    data = load_audiofolder(tmp_path / "mine")
+    merged = datasets.concatenate_datasets([data["train"], data["test"]])  # as fsdd_speaker_folds does
+    assert merged[0]["audio"]["array"].size and merged[0]["path"]
+    raw = data["train"].with_format(None)  # the transform removed: rows hold undecoded {"bytes", "path"}
+    for dataset, size in ((merged, 12), (raw, 6)):
+        policy = AudioQualityPolicy()
+        batch = AudioClassificationCollator(HEARFeatureExtractor(), label_column="label", quality=policy)(list(dataset))
+        assert batch["input_values"].shape[0] == size - size // 3 and policy.counts()["clips_skipped"] == size // 3
+    fold = fsdd_speaker_folds(load_fsdd(), "theo")
+    assert fold["test"][0]["audio"]["array"].size and fold["test"][0]["path"].endswith(".flac")

@@ -22,6 +22,7 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
+from ..paths import check_local_or_hub
 from .quality import safe_decode
 
 logger = logging.getLogger(__name__)
@@ -228,6 +229,7 @@ def _load_raw(path, name, split, streaming, data_files, revision, audio_dir, cac
         return datasets.load_dataset(
             path, name=name if has_configs else None, split=split, streaming=streaming, cache_dir=cache_dir
         )
+    path = check_local_or_hub(path, "dataset", "Pass parquet files / a local copy of the set, or a Hub dataset id.")
     return datasets.load_dataset(path, name=name, split=split, streaming=streaming, revision=revision, cache_dir=cache_dir)
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import soundfile as sf
 from datasets import Audio, ClassLabel, DatasetDict
 
+from ..paths import check_local_or_hub, require_folder
+
 from .quality import with_safe_audio
 
 PathLike = Union[str, os.PathLike]
@@ -64,8 +66,7 @@ def _load_files(path: PathLike, revision: Optional[str], data_files=None, split=
     path = os.fspath(path)
     if data_files is not None or os.path.isfile(path):
         return datasets.load_dataset("parquet", data_files=data_files or path, split=split, cache_dir=cache_dir)
-    if path.startswith((".", "/", "~")) and not os.path.isdir(path):
-        raise FileNotFoundError(f"{path}: no such local folder (or give a Hub id such as {ESC50_HUB_ID!r}).")
+    path = check_local_or_hub(path, "dataset", "Pass a local copy of the set or a Hub dataset id.")
     return datasets.load_dataset(path, split=split, revision=revision, cache_dir=cache_dir)
 
 
@@ -254,7 +255,7 @@ def load_voxceleb1(
     ``split_file`` defaults to ``<path>/iden_split.txt``. ``label`` is a ``ClassLabel`` over the speakers of the
     split file (1,251 for the full set), in sorted id order.
     """
-    root = Path(os.fspath(path))
+    root = require_folder(path, "VoxCeleb1 needs the folder holding wav/ and iden_split.txt.")
     split_file = Path(split_file) if split_file else root / "iden_split.txt"
     if not split_file.is_file():
         raise FileNotFoundError(f"{split_file}: VoxCeleb1 identification needs iden_split.txt (lines '1 id10001/<video>/00001.wav').")
@@ -287,8 +288,7 @@ def load_voxceleb1(
 def load_audiofolder(path: PathLike, sampling_rate: int = 16000, **kwargs) -> DatasetDict:
     """``datasets``' ``audiofolder`` builder (``<split>/<class>/<clip>`` or ``<class>/<clip>``, optional
     ``metadata.csv``) with ``audio`` at ``sampling_rate`` and the folder names as the ``label`` ClassLabel."""
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"{path}: no such folder for load_audiofolder.")
+    require_folder(path, "load_audiofolder needs a local folder of <class>/<clip> (or <split>/<class>/<clip>) files.")
     dataset_dict = datasets.load_dataset("audiofolder", data_dir=os.fspath(path), **kwargs)
     return _finish(dataset_dict, sampling_rate)
 

@@ -110,6 +110,12 @@ class SafeAudioDecoding:
         self.id_columns = tuple(id_columns)
         self.audio = Audio(sampling_rate=self.sampling_rate)
 
+    def __eq__(self, other):  # equal transforms keep the format through concatenate_datasets
+        return isinstance(other, SafeAudioDecoding) and (self.sampling_rate, self.audio_column, self.id_columns) == (
+            other.sampling_rate, other.audio_column, other.id_columns)
+
+    __hash__ = None
+
     def __call__(self, batch: dict) -> dict:
         if self.audio_column not in batch:  # a column access such as dataset["label"]
             return batch
@@ -180,6 +186,7 @@ class AudioQualityPolicy:
         self.min_seconds = None if min_seconds is None else float(min_seconds)
         self.min_samples = DEFAULT_MIN_SAMPLES if min_seconds is None else math.ceil(min_seconds * self.sampling_rate)
         self.silence_threshold = float(silence_threshold)
+        self._audio_feature = None  # datasets.Audio at our rate, for undecoded rows
         # Shared memory: DataLoader workers (fork or spawn) increment the same counters the trainer reads.
         self._counts = multiprocessing.Array("q", len(_COUNTERS))
 
@@ -253,10 +260,13 @@ class AudioQualityPolicy:
                 return None
             return samples.data.numpy(), int(samples.sample_rate), int(source_rate or samples.sample_rate)
         if isinstance(audio, dict):
-            if "array" not in audio:
-                raise TypeError(
-                    f"clip {clip_id!r}: audio is an undecoded {{'bytes', 'path'}} dict; cast the column with "
-                    "datasets.Audio(sampling_rate=16000) (decode=True) or use hf_audio_cr.data.safe_decode."
+            if "array" not in audio:  # undecoded {"bytes", "path"} (e.g. a set that lost its transform): decode safely
+                if self._audio_feature is None:
+                    from datasets import Audio
+
+                    self._audio_feature = Audio(sampling_rate=self.sampling_rate)
+                return self._to_channels_first(
+                    safe_decode(audio, self._audio_feature, clip_id), sampling_rate, clip_id, max_samples, start_seconds
                 )
             sampling_rate = audio.get("sampling_rate", sampling_rate)
             audio = audio["array"]

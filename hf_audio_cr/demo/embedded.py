@@ -40,6 +40,8 @@ DRUM, BASS_DRUM, SNARE_DRUM, RIMSHOT = "/m/026t6", "/m/0bm02", "/m/06rvn", "/m/0
 CYMBAL, HI_HAT, COWBELL, BELL, CLAPPING = "/m/01qbl", "/m/03qtq", "/m/0239kh", "/m/0395lw", "/m/0l15bq"
 ALARM, TELEPHONE, RINGTONE, BUSY_SIGNAL, ALARM_CLOCK = (
     "/m/07pp_mv", "/m/07cx4", "/m/01hnzm", "/m/01z47d", "/m/046dlr")
+TAMBOURINE, FINGER_SNAPPING, WOOD_BLOCK, MARACA, RATTLE_INSTRUMENT, DRUM_MACHINE = (
+    "/m/07brj", "/m/025_jnm", "/m/01sm1g", "/m/0xzly", "/m/05r5wn", "/m/0cfdd")
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,24 @@ def source_groups(dirs: Optional[SoundDirs] = None) -> Tuple[SourceGroup, ...]:
             (freedesktop, "phone-incoming-call.oga", (RINGTONE, TELEPHONE, ALARM)),
             (freedesktop, "phone-outgoing-busy.oga", (BUSY_SIGNAL, TELEPHONE, ALARM)),
             (freedesktop, "phone-outgoing-calling.oga", (TELEPHONE, ALARM)))),
+    )
+
+
+# More classes for evaluations that need them (the CR study): hand percussion from other hydrogen-data kits
+# and the TR-808 emulation kit as "Drum machine". Each group has >= 5 recordings, so every split gets one.
+def extra_source_groups(dirs: Optional[SoundDirs] = None) -> Tuple[SourceGroup, ...]:
+    """Six more classes from the other hydrogen-data kits (next to ``dirs.hydrogen``'s GMRockKit)."""
+    kits = (SoundDirs.debian() if dirs is None else dirs).hydrogen.parent
+    hand = kits / "Gimme A Hand 1.0"
+    return (
+        SourceGroup("tambourine", "hydrogen-data", (
+            (hand, "Tambourine-*.wav", (TAMBOURINE,)), (kits / "ForzeeStereo", "Tambourine-*.wav", (TAMBOURINE,)))),
+        SourceGroup("finger-snap", "hydrogen-data", ((hand, "Fingersnap-*.wav", (FINGER_SNAPPING,)),)),
+        SourceGroup("wood-block", "hydrogen-data", (
+            (hand, "WoodBlock-*.wav", (WOOD_BLOCK,)), (hand, "Clave-*.wav", (WOOD_BLOCK,)))),
+        SourceGroup("maraca", "hydrogen-data", ((hand, "Maraca-*.wav", (MARACA, RATTLE_INSTRUMENT)),)),
+        SourceGroup("hand-clap", "hydrogen-data", ((hand, "HandClap-*.wav", (CLAPPING,)),)),
+        SourceGroup("drum-machine", "hydrogen-data", ((kits / "TR808EmulationKit", "*.flac", (DRUM_MACHINE,)),)),
     )
 
 
@@ -254,14 +274,15 @@ def _flac_bytes(wave: np.ndarray, sampling_rate: int) -> bytes:
 def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = None, seed: int = 0,
                             sampling_rate: int = 48000, scene_seconds: float = 10.0,
                             max_events: int = 4, progress: bool = False,
-                            sound_dirs: Optional[SoundDirs] = None) -> Dict[str, str]:
+                            sound_dirs: Optional[SoundDirs] = None, extended: bool = False) -> Dict[str, str]:
     """Write ``{output_dir}/{split}.parquet`` for train/validation/test plus ``metadata.json``
     (which recordings went to which split, the classes, the seed) and return split -> parquet path.
 
     The parquet files have AudioSet's schema (``video_id``, ``audio`` FLAC, ``labels`` list of
     MIDs, ``human_labels``) so ``load_audioset(data_files=...)`` reads them like the Hub set.
     Same ``seed`` -> byte-identical files. ``sound_dirs``: where the source recordings are (default: the
-    Debian install locations, ``SoundDirs.debian()``).
+    Debian install locations, ``SoundDirs.debian()``). ``extended=True`` adds six hand-percussion and
+    drum-machine classes (``extra_source_groups``: more scored classes for a study); the default is the demo's set.
     """
     from datasets import Audio, Dataset, Features, List as ListFeature, Value
     from tqdm.auto import tqdm
@@ -278,7 +299,8 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     names = audioset_class_names()
-    assignment = assign_sources_to_splits(discover_sources(sound_dirs=sound_dirs), seed=seed)
+    groups = source_groups(sound_dirs) + (extra_source_groups(sound_dirs) if extended else ())
+    assignment = assign_sources_to_splits(discover_sources(groups), seed=seed)
     features = Features({"video_id": Value("string"), "audio": Audio(), "labels": ListFeature(Value("string")),
                          "human_labels": ListFeature(Value("string"))})
     paths, metadata = {}, {"seed": seed, "sampling_rate": sampling_rate, "scene_seconds": scene_seconds,

@@ -1,5 +1,5 @@
 """Training objectives of the papers as Trainer subclasses, with their augmentations, losses and metrics."""
-from .augment import make_views, mixup, random_erasing, spec_augment
+from .augment import make_views, make_views_with_frames, mixup, random_erasing, spec_augment
 from .cr_trainer import CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer
 from .distributed import exit_distributed_run
 from .hear_downstream import build_hear_classifier, compute_accuracy, esc50_cross_validate
@@ -13,7 +13,7 @@ from .hear_trainers import (
     HEARTokenizerTrainer,
     HEARTokenizerTrainingArguments,
 )
-from .losses import consistency_loss
+from .losses import consistency_loss, consistency_loss_for, softmax_consistency_loss
 from .metrics import AUDIOSET_MAP_PATH, audioset_compute_metrics, load_audioset_metric
 from .sampling import AudiosetWeightedSampler, audioset_sample_weights
 
@@ -41,6 +41,9 @@ __all__ = [
     "audioset_compute_metrics",
     "audioset_sample_weights",
     "consistency_loss",
+    "consistency_loss_for",
+    "softmax_consistency_loss",
+    "make_views_with_frames",
     "exit_distributed_run",
     "load_audioset_metric",
     "make_views",

@@ -149,3 +149,73 @@ def make_views(
     views = spec_augment(views, freq_mask, time_mask, mask_value)
     views = random_erasing(views, erase_prob)
     return views, labels
+
+
+def _mixup_partners(batch: int, prob: float, alpha: float, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The partner index and weight ``mu`` of every clip (``mu = 1``: not mixed), drawn like ``mixup``."""
+    order = torch.randperm(batch, device=device)
+    partner = torch.empty_like(order)
+    partner[order] = order.roll(-1)
+    alpha_t = torch.tensor(float(alpha), device=device)
+    mu = torch.distributions.Beta(alpha_t, alpha_t).sample((batch,))
+    mixed = torch.rand(batch, device=device) < prob
+    return partner, torch.where(mixed, mu, torch.ones_like(mu))
+
+
+def make_views_with_frames(
+    input_values: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    frame_inputs: dict[str, torch.Tensor] | None = None,
+    num_views: int = 2,
+    mixup_prob: float = 0.5,
+    mixup_alpha: float = 10.0,
+    freq_mask: int = 48,
+    time_mask: int = 192,
+    erase_prob: float = 0.25,
+    mask_value: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+    """``make_views`` for models with more than one frame-aligned input, e.g. HEAR's log-Mel ``input_values``
+    with its ``power_spectrum`` and ``attention_mask`` (``[batch, frames, ...]``, same frames).
+
+    Same order as ``make_views``: mixup once per clip (every float input mixed with the same partner and
+    weight; masks become the union of the two clips' valid frames), then per view one frequency mask and
+    random erasing on ``input_values`` only (the other inputs have other frequency axes), and one time mask
+    shared by every float input: a frame masked in the log-Mel is masked in the power spectrum too, so the
+    gated fusion never sees a frame the encoder did not. Masked float frames get ``mask_value`` in
+    ``input_values`` and 0 elsewhere (HEAR normalises each feature per clip, so 0 is the clip's mean).
+
+    Returns ``views [num_views * batch, frames, freq]``, the other inputs repeated/augmented the same way and
+    the (mixed) labels.
+    """
+    if input_values.dim() != 3:
+        raise ValueError(f"input_values must be [batch, frames, freq], got shape {tuple(input_values.shape)}.")
+    frame_inputs = dict(frame_inputs or {})
+    batch, frames = input_values.shape[:2]
+    for name, value in frame_inputs.items():
+        if tuple(value.shape[:2]) != (batch, frames):
+            raise ValueError(f"{name} must share input_values' (batch, frames) = {(batch, frames)}, got {tuple(value.shape)}.")
+    if mixup_prob > 0.0 and batch > 1:
+        partner, mu = _mixup_partners(batch, mixup_prob, mixup_alpha, input_values.device)
+
+        def mix(x):
+            if not x.is_floating_point():  # a validity mask: valid where either clip is
+                return torch.maximum(x, x[partner])
+            w = mu.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+            return w * x + (1 - w) * x[partner]
+
+        input_values = mix(input_values)
+        frame_inputs = {name: mix(value) for name, value in frame_inputs.items()}
+        if labels is not None:
+            labels = mix(labels)
+    views = spec_augment(input_values.repeat(num_views, 1, 1), freq_mask, 0, mask_value)
+    repeated = {name: value.repeat(num_views, *([1] * (value.dim() - 1))) for name, value in frame_inputs.items()}
+    if time_mask > 0:
+        ones = views.new_ones(views.shape[0], 1, frames, 1)
+        keep = AF.mask_along_axis_iid(ones, min(time_mask, frames), 0.0, axis=2).view(-1, frames) > 0
+        views = torch.where(keep[..., None], views, torch.full_like(views, mask_value))
+        for name, value in repeated.items():
+            if value.is_floating_point():
+                shape = (-1, frames) + (1,) * (value.dim() - 2)
+                repeated[name] = torch.where(keep.view(shape), value, torch.zeros_like(value))
+    views = random_erasing(views, erase_prob)
+    return views, repeated, labels

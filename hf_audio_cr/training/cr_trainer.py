@@ -1,9 +1,10 @@
 """Consistency-regularised fine-tuning (Sadhu & Wang, Eq. 6) and its semi-supervised form (Eq. 7).
 
 ``CRTrainingArguments`` carries the paper's hyperparameters with the AS-20k settings of Sec. 4 as
-defaults; ``CRTrainer`` and ``SemiSupervisedCRTrainer`` override only the loss, the sampler, the
+defaults (except the number of views and the batch size, see its docstring); ``CRTrainer`` and ``SemiSupervisedCRTrainer`` override only the loss, the sampler, the
 optimizer's parameter groups (layer-wise lr decay) and, for two streams, the unlabeled side stream.
 """
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,9 +16,9 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import has_length
 from transformers.utils import logging
 
-from .augment import make_views, raw_zero_fill_value
+from .augment import make_views, make_views_with_frames, raw_zero_fill_value
 from .distributed import PerRankSeedCallback
-from .losses import consistency_loss
+from .losses import MULTI_LABEL, SINGLE_LABEL, consistency_loss_for
 from .sampling import AudiosetWeightedSampler, audioset_sample_weights
 
 UNLABELED_AUGMENTATIONS = ("mixup", "specaugment", "erasing")
@@ -39,16 +40,19 @@ def _fill_number(value) -> float | None:
 class CRTrainingArguments(TrainingArguments):
     """``TrainingArguments`` plus the CR-AudioMAE hyperparameters (Sec. 3-4).
 
-    Defaults are the paper's AS-20k run: lambda 2, mixup 0.5 with Beta(10, 10), SpecAugment 48/192,
-    random erasing 0.25, AdamW lr 1e-3, weight decay 5e-4, layer-wise lr decay 0.75, 4 warmup epochs of 60
-    then cosine (AudioMAE fine-tuning); ``num_views`` defaults to Eq. 4's two views (the paper's best
-    AS-20k run uses 6, see ``configs/cr_audiomae/as20k_cr.yaml``).
+    Defaults are the AS-20k run's objective, augmentation and optimiser settings: lambda 2, mixup 0.5 with
+    Beta(10, 10), SpecAugment 48/192, random erasing 0.25, AdamW lr 1e-3, weight decay 5e-4, layer-wise lr
+    decay 0.75, 4 warmup epochs of 60 then cosine (AudioMAE fine-tuning). Two defaults are not that run's:
+    ``num_views`` is Eq. 4's 2 (the run uses 6) and the batch is transformers' 8 per device (the run uses 64);
+    ``configs/cr_audiomae/as20k_cr.yaml`` is the whole run.
     """
 
     cr_weight: float = field(
         default=2.0, metadata={"help": "lambda of Eq. 6 (lambda_1 of Eq. 7): weight of the consistency loss."}
     )
-    num_views: int = field(default=2, metadata={"help": "k: augmented views per clip, run as one batched forward."})
+    num_views: int = field(default=2, metadata={
+        "help": "k: augmented views per clip, run as one batched forward. Default 2 (Eq. 4); the paper's AS-20k "
+                "run uses 6 (configs/cr_audiomae/as20k_cr.yaml)."})
     mixup_prob: float = field(default=0.5, metadata={"help": "Probability that a clip is mixed with a batch partner."})
     mixup_alpha: float = field(default=10.0, metadata={"help": "mu ~ Beta(mixup_alpha, mixup_alpha) (AudioMAE: 10)."})
     freq_mask: int = field(default=48, metadata={"help": "SpecAugment: largest frequency mask, in Mel bins."})
@@ -70,6 +74,16 @@ class CRTrainingArguments(TrainingArguments):
         default_factory=lambda: ["specaugment"],
         metadata={"help": f"Augmentations of the unlabeled views, from {UNLABELED_AUGMENTATIONS} (paper: SpecAugment only)."},
     )
+    cr_rampup_ratio: float = field(
+        default=0.0,
+        metadata={"help": "Share of the training steps over which lambda (lambda_1, lambda_2) grows from 0 to its value "
+                          "as exp(-5 (1 - t)^2) (the Pi-model's ramp-up, Laine & Aila); 0 = the paper's constant lambda."},
+    )
+    log_diagnostics: bool = field(
+        default=True,
+        metadata={"help": "Log pred_std (probability std across the batch's clips), logit_std, view_gap and "
+                          "view_agreement next to the loss terms (see CRTrainer)."},
+    )
     layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay: block i gets lr * decay^(L + 1 - i)."})
     weighted_sampling: bool = field(
         default=False, metadata={"help": "AudioMAE's class-balancing WeightedRandomSampler (map-style datasets only)."}
@@ -77,7 +91,24 @@ class CRTrainingArguments(TrainingArguments):
     epoch_length: int | None = field(
         default=None, metadata={"help": "Clips drawn per epoch by the weighted sampler (AudioMAE AS-2M: 200000)."}
     )
-    # TrainingArguments fields whose defaults become the paper's.
+    weighted_sampling_replacement: bool = field(
+        default=True,
+        metadata={"help": "Weighted sampler draws with replacement; AudioMAE's AS-2M recipe draws without (False)."},
+    )
+    weighted_sampling_ancestors: bool = field(
+        default=False,
+        metadata={
+            "help": "Count each clip's labels with their ontology ancestors in sampling_label_set for the class "
+            "weights, as the CR paper's fork does (gen_weight.py on labels 'with parents'); False: own labels (AudioMAE)."
+        },
+    )
+    sampling_label_set: str = field(
+        default="556", metadata={"help": "Label set whose ancestors count when weighted_sampling_ancestors is set."}
+    )
+    # TrainingArguments fields whose defaults become the paper's, or whose help says where the paper differs.
+    per_device_train_batch_size: int = field(default=8, metadata={
+        "help": "Training clips per device and step. Default 8 (transformers'); the paper's AS-20k run uses a total "
+                "batch of 64 (configs/cr_audiomae/as20k_cr.yaml), AS-2M 512."})
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak lr (AS-20k: 1e-3, AS-2M: 2e-4)."})
     weight_decay: float = field(default=5e-4, metadata={"help": "AdamW weight decay (AudioMAE fine-tuning)."})
     num_train_epochs: float = field(default=60.0, metadata={"help": "Sec. 4.1: 60 epochs."})
@@ -103,6 +134,8 @@ class CRTrainingArguments(TrainingArguments):
         unknown = set(self.unlabeled_augment) - set(UNLABELED_AUGMENTATIONS)
         if unknown:
             raise ValueError(f"unlabeled_augment has unknown entries {sorted(unknown)}; choose from {UNLABELED_AUGMENTATIONS}.")
+        if not 0.0 <= self.cr_rampup_ratio <= 1.0:
+            raise ValueError(f"cr_rampup_ratio must be in [0, 1], got {self.cr_rampup_ratio}.")
         if not 0.0 < self.layer_decay <= 1.0:
             raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}.")
         if self.spec_augment_fill not in SPEC_AUGMENT_FILLS and _fill_number(self.spec_augment_fill) is None:
@@ -144,12 +177,25 @@ def layer_decay_parameter_groups(model, learning_rate, weight_decay, layer_decay
 
 
 class CRTrainer(Trainer):
-    """``Trainer`` whose training loss is Eq. 6: ``mean_views BCE + cr_weight * L_CR``.
+    """``Trainer`` whose training loss is Eq. 6: ``mean_views supervised loss + cr_weight * L_CR``.
 
-    ``compute_loss`` builds ``num_views`` augmented views of the batch (mixup once per clip, then per-view
-    SpecAugment and random erasing; the model adds its own patch drop), runs them as one batched forward,
-    and logs ``bce_loss`` and ``cr_loss`` next to ``loss``. Evaluation runs the clean input once. With
-    ``cr_weight=0, num_views=1`` and no augmentation it is plain BCE fine-tuning.
+    Works with any audio classifier whose ``input_values`` are ``[batch, frames, freq]`` features
+    (CR-AudioMAE, transformers' ``ASTForAudioClassification``, HEAR). ``compute_loss`` builds ``num_views``
+    augmented views of the batch (mixup once per clip, then per-view SpecAugment and random erasing; the model
+    adds its own patch drop or dropout), runs them as one batched forward and logs ``bce_loss`` (the supervised
+    term) and ``cr_loss`` next to ``loss``. Other inputs that share the frames (HEAR's ``power_spectrum`` and
+    ``attention_mask``) follow the same mixup and time masks (``make_views_with_frames``).
+
+    The form of the consistency term follows ``model.config.problem_type`` (inferred from the labels when
+    unset, as transformers does): multi-label -> sigmoid BCE targets (Eq. 2-5) with BCE supervision on
+    multi-hot float labels; single-label -> CR-CTC's softmax KL with cross-entropy on class ids (mixup mixes
+    their one-hot targets). Evaluation runs the clean input once.
+
+    Diagnostics (``log_diagnostics``), averaged over the logging period: ``pred_std`` — std across the
+    batch's clips of each class's probability (view 1), mean over the classes present in the batch (all
+    classes for single-label): near 0 means outputs that ignore the input; ``logit_std`` the same on
+    logits; ``view_gap`` — mean |p_view - mean over views p|; ``view_agreement`` — share of clips whose top
+    class is the same in every view; ``cr_weight`` when ramped up (``cr_rampup_ratio``).
     """
 
     # compute_loss returns a per-batch mean: the Trainer divides it for gradient accumulation.
@@ -178,6 +224,10 @@ class CRTrainer(Trainer):
             return _fill_number(fill)
         candidates = (getattr(self.data_collator, "feature_extractor", None), self.processing_class)
         extractor = next((c for c in candidates if c is not None and hasattr(c, "mean") and hasattr(c, "std")), None)
+        per_clip = next((c for c in candidates if c is not None and hasattr(c, "num_mel_bins")), None)
+        if extractor is None and per_clip is not None:
+            # e.g. HEAR: each clip normalised over its own frames, no dataset statistics: 0 is the clip's mean
+            return 0.0
         if extractor is None:
             logger.warning(
                 "CRTrainer found no feature extractor (data_collator.feature_extractor or processing_class) to read "
@@ -188,11 +238,10 @@ class CRTrainer(Trainer):
             return (0.0 - AUDIOSET_FBANK_MEAN) / (2.0 * AUDIOSET_FBANK_STD)
         return raw_zero_fill_value(extractor)
 
-    def _views(self, input_values, labels, augment=UNLABELED_AUGMENTATIONS):
+    def _views(self, inputs, labels, augment=UNLABELED_AUGMENTATIONS):
+        """Views of ``input_values`` and of every other tensor input; returns (model inputs, mixed labels)."""
         args = self.args
-        return make_views(
-            input_values,
-            labels,
+        settings = dict(
             num_views=args.num_views,
             mixup_prob=args.mixup_prob if "mixup" in augment else 0.0,
             mixup_alpha=args.mixup_alpha,
@@ -201,32 +250,103 @@ class CRTrainer(Trainer):
             erase_prob=args.erase_prob if "erasing" in augment else 0.0,
             mask_value=self.spec_augment_fill_value,
         )
+        input_values = inputs["input_values"]
+        others = {k: v for k, v in inputs.items() if k not in ("input_values", "labels") and isinstance(v, torch.Tensor)}
+        if not others:
+            views, labels = make_views(input_values, labels, **settings)
+            return {"input_values": views}, labels
+        frames = {k: v for k, v in others.items() if tuple(v.shape[:2]) == tuple(input_values.shape[:2])}
+        views, repeated, labels = make_views_with_frames(input_values, labels, frames, **settings)
+        for name, value in others.items():  # per-clip inputs: one copy per view
+            if name not in repeated:
+                repeated[name] = value.repeat(args.num_views, *([1] * (value.dim() - 1)))
+        return {"input_values": views, **repeated}, labels
 
-    def _check_training_inputs(self, inputs):
+    def problem_type(self, model, labels) -> str:
+        """``model.config.problem_type``, else transformers' rule: integer class ids -> single-label."""
+        config = getattr(self.accelerator.unwrap_model(model), "config", None)
+        problem = getattr(config, "problem_type", None)
+        if problem is None:
+            problem = SINGLE_LABEL if not labels.is_floating_point() else MULTI_LABEL
+        if problem not in (SINGLE_LABEL, MULTI_LABEL):
+            raise ValueError(
+                f"{type(self).__name__} trains classifiers; model.config.problem_type is {problem!r}, expected "
+                f"{MULTI_LABEL!r} or {SINGLE_LABEL!r}."
+            )
+        return problem
+
+    def _check_training_inputs(self, inputs, problem=MULTI_LABEL):
         if "input_values" not in inputs or inputs.get("labels") is None:
             raise ValueError(
-                f"{type(self).__name__} trains on batches with 'input_values' and multi-hot 'labels', got keys "
+                f"{type(self).__name__} trains on batches with 'input_values' and 'labels', got keys "
                 f"{sorted(inputs)}; use AudioClassificationCollator(feature_extractor) as data_collator."
             )
-        if inputs["labels"].dim() != 2 or not inputs["labels"].is_floating_point():
+        labels = inputs["labels"]
+        if problem == MULTI_LABEL and (labels.dim() != 2 or not labels.is_floating_point()):
             raise ValueError(
-                f"labels must be float multi-hot [batch, num_classes], got {inputs['labels'].dtype} "
-                f"{tuple(inputs['labels'].shape)}: consistency regularisation is defined for multi-label sigmoids."
+                f"labels must be float multi-hot [batch, num_classes] for {MULTI_LABEL}, got {labels.dtype} "
+                f"{tuple(labels.shape)}; for one class per clip set model.config.problem_type={SINGLE_LABEL!r} "
+                "and pass class ids."
             )
+        if problem == SINGLE_LABEL and (labels.dim() != 1 or labels.is_floating_point()):
+            raise ValueError(
+                f"labels must be integer class ids [batch] for {SINGLE_LABEL}, got {labels.dtype} "
+                f"{tuple(labels.shape)}; for multi-hot targets set model.config.problem_type={MULTI_LABEL!r}."
+            )
+
+    def current_cr_scale(self) -> float:
+        """Ramp-up factor of lambda: exp(-5 (1 - t)^2) for t = step / (cr_rampup_ratio * max_steps) < 1, else 1."""
+        ratio = self.args.cr_rampup_ratio
+        total = self.state.max_steps or self.args.max_steps
+        if ratio <= 0 or not total or total <= 0:
+            return 1.0
+        t = min(1.0, self.state.global_step / (ratio * total))
+        return float(math.exp(-5.0 * (1.0 - t) ** 2)) if t < 1.0 else 1.0
+
+    def _supervised_terms(self, logits, targets, problem):
+        """Mean over the k views of BCE (multi-label) or soft-target cross-entropy (single-label), Eq. 1 per view."""
+        repeated = targets.float().repeat(self.args.num_views, 1)
+        if problem == SINGLE_LABEL:
+            return F.cross_entropy(logits, repeated)
+        return F.binary_cross_entropy_with_logits(logits, repeated)
+
+    @torch.no_grad()
+    def _diagnostics(self, logits_views, targets, problem):
+        if not self.args.log_diagnostics:
+            return {}
+        probs = logits_views.softmax(-1) if problem == SINGLE_LABEL else logits_views.sigmoid()
+        present = torch.ones(probs.shape[-1], dtype=torch.bool, device=probs.device)
+        if problem == MULTI_LABEL and bool((targets > 0).any()):
+            present = (targets > 0).any(dim=0)
+        first, first_logits = probs[0][:, present], logits_views[0][:, present]
+        top = probs.argmax(-1)  # [k, batch]
+        terms = {
+            "pred_std": first.std(dim=0).mean() if first.shape[0] > 1 else first.new_zeros(()),
+            "logit_std": first_logits.std(dim=0).mean() if first.shape[0] > 1 else first.new_zeros(()),
+            "view_gap": (probs - probs.mean(0, keepdim=True)).abs().mean(),
+            "view_agreement": (top == top[:1]).all(dim=0).float().mean(),
+        }
+        return terms
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:  # evaluation: the clean input, once
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        self._check_training_inputs(inputs)
-        labels = inputs["labels"]
-        views, targets = self._views(inputs["input_values"], labels)
-        outputs = model(input_values=views)
+        labels = inputs.get("labels")
+        problem = self.problem_type(model, labels) if labels is not None else MULTI_LABEL
+        self._check_training_inputs(inputs, problem)
+        num_labels = self.accelerator.unwrap_model(model).config.num_labels
+        targets = F.one_hot(labels.long(), num_labels).float() if problem == SINGLE_LABEL else labels
+        model_inputs, targets = self._views(inputs, targets)
+        outputs = model(**model_inputs)
         logits = outputs.logits.float()
-        # BCE over all k*B rows (mean) equals the mean of the k views' BCE (Eq. 1 per view).
-        bce = F.binary_cross_entropy_with_logits(logits, targets.float().repeat(self.args.num_views, 1))
-        cr = consistency_loss(logits.view(self.args.num_views, labels.shape[0], -1))
-        loss = bce + self.args.cr_weight * cr if self.args.cr_weight else bce
-        self._record(bce_loss=bce, cr_loss=cr)
+        k, batch = self.args.num_views, labels.shape[0]
+        supervised = self._supervised_terms(logits, targets, problem)
+        cr = consistency_loss_for(problem)(logits.view(k, batch, -1))
+        weight = self.args.cr_weight * self.current_cr_scale()
+        loss = supervised + weight * cr if weight else supervised
+        self._record(bce_loss=supervised, cr_loss=cr, **self._diagnostics(logits.view(k, batch, -1), targets, problem))
+        if self.args.cr_rampup_ratio > 0:
+            self._record(cr_weight=torch.tensor(weight))
         return (loss, outputs) if return_outputs else loss
 
     def _record(self, **terms):
@@ -247,7 +367,12 @@ class CRTrainer(Trainer):
         dataset = self.train_dataset if train_dataset is None else train_dataset
         if self.args.weighted_sampling and dataset is not None and has_length(dataset):
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return AudiosetWeightedSampler(audioset_sample_weights(dataset), self.args.epoch_length, seed=seed)
+            weights = audioset_sample_weights(
+                dataset, with_ancestors=self.args.weighted_sampling_ancestors, label_set=self.args.sampling_label_set
+            )
+            return AudiosetWeightedSampler(
+                weights, self.args.epoch_length, seed=seed, replacement=self.args.weighted_sampling_replacement
+            )
         return super()._get_train_sampler(train_dataset)
 
     def create_optimizer(self, model=None):
@@ -328,21 +453,39 @@ class SemiSupervisedCRTrainer(CRTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        self._check_training_inputs(inputs)
+        labels = inputs.get("labels")
+        problem = self.problem_type(model, labels) if labels is not None else MULTI_LABEL
+        self._check_training_inputs(inputs, problem)
         if self._unlabeled_batches is None:  # compute_loss called outside train()
             self._unlabeled_batches = self._cycle(self.get_unlabeled_dataloader(), self.state.global_step)
         unlabeled = self._prepare_inputs(next(self._unlabeled_batches))
         if "input_values" not in unlabeled:
             raise ValueError(f"unlabeled batches need 'input_values', got keys {sorted(unlabeled)}.")
-        k, batch = self.args.num_views, inputs["labels"].shape[0]
-        labeled_views, targets = self._views(inputs["input_values"], inputs["labels"])
-        unlabeled_views, _ = self._views(unlabeled["input_values"], None, augment=self.args.unlabeled_augment)
-        outputs = model(input_values=torch.cat([labeled_views, unlabeled_views.to(labeled_views.dtype)]))
+        unlabeled = {k: v for k, v in unlabeled.items() if k != "labels"}
+        k, batch = self.args.num_views, labels.shape[0]
+        num_labels = self.accelerator.unwrap_model(model).config.num_labels
+        targets = F.one_hot(labels.long(), num_labels).float() if problem == SINGLE_LABEL else labels
+        labeled_inputs, targets = self._views(inputs, targets)
+        unlabeled_inputs, _ = self._views(unlabeled, None, augment=self.args.unlabeled_augment)
+        if set(labeled_inputs) != set(unlabeled_inputs):
+            raise ValueError(
+                f"labeled and unlabeled batches must carry the same inputs, got {sorted(labeled_inputs)} and "
+                f"{sorted(unlabeled_inputs)}; use the same collator for both."
+            )
+        model_inputs = {
+            name: torch.cat([value, unlabeled_inputs[name].to(value.dtype)]) for name, value in labeled_inputs.items()
+        }
+        outputs = model(**model_inputs)
         logits = outputs.logits.float()
         labeled_logits, unlabeled_logits = logits[: k * batch], logits[k * batch :]
-        bce = F.binary_cross_entropy_with_logits(labeled_logits, targets.float().repeat(k, 1))
-        cr = consistency_loss(labeled_logits.view(k, batch, -1))
-        unlabeled_cr = consistency_loss(unlabeled_logits.view(k, -1, logits.shape[-1]))
-        loss = bce + self.args.cr_weight * cr + self.args.unlabeled_cr_weight * unlabeled_cr
-        self._record(bce_loss=bce, cr_loss=cr, unlabeled_cr_loss=unlabeled_cr)
+        cr_fn = consistency_loss_for(problem)
+        supervised = self._supervised_terms(labeled_logits, targets, problem)
+        cr = cr_fn(labeled_logits.view(k, batch, -1))
+        unlabeled_cr = cr_fn(unlabeled_logits.view(k, -1, logits.shape[-1]))
+        scale = self.current_cr_scale()
+        loss = supervised + scale * (self.args.cr_weight * cr + self.args.unlabeled_cr_weight * unlabeled_cr)
+        self._record(bce_loss=supervised, cr_loss=cr, unlabeled_cr_loss=unlabeled_cr,
+                     **self._diagnostics(labeled_logits.view(k, batch, -1), targets, problem))
+        if self.args.cr_rampup_ratio > 0:
+            self._record(cr_weight=torch.tensor(self.args.cr_weight * scale))
         return (loss, outputs) if return_outputs else loss

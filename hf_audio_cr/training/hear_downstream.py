@@ -19,6 +19,7 @@ import numpy as np
 from transformers import set_seed
 
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
+from hf_audio_cr.paths import check_local_or_hub
 from .hear_trainers import HEAR_VARIANTS, HEARFineTuningArguments, HEARFineTuningTrainer, check_config_overrides
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ def build_hear_classifier(
         "problem_type": "single_label_classification",
         **labels,
     }
+    pretrained_model_name_or_path = pretrained_model_name_or_path and check_local_or_hub(pretrained_model_name_or_path)
     if variant == "scratch":
         if pretrained_model_name_or_path:
             config = HEARConfig.from_pretrained(pretrained_model_name_or_path, **from_pretrained_kwargs)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..paths import check_local_or_hub
+
 TOKEN_PERIOD = 0.02  # HEAR: Conv1d kernel/stride 2 over 10 ms frames
 TOKEN_OFFSET = 0.005  # centre of token 0: between the centred frames at 0 and 10 ms
 FBANK_OFFSET = 0.0125  # centre of Kaldi frame 0: half of a 25 ms window
@@ -237,6 +239,7 @@ def load_teacher(name_or_path, layer: int | None = None, **from_pretrained_kwarg
             f"load_teacher: {name_or_path} is a raw checkpoint; convert it to a model folder first (for AudioMAE: "
             "scripts/convert_audiomae_checkpoint.py), then pass the folder."
         )
+    name_or_path = check_local_or_hub(name_or_path)
     config = AutoConfig.from_pretrained(name_or_path, **from_pretrained_kwargs)
     try:
         feature_extractor = AutoFeatureExtractor.from_pretrained(name_or_path, **from_pretrained_kwargs)

@@ -52,6 +52,9 @@ class CRAudioMAEConfig(PreTrainedConfig):
             while training (AudioMAE fine-tuning `mask_f_prob`).
         window_batch_size (`int`, defaults to 16): windows of a long clip run through the encoder at once.
         initializer_range (`float`, defaults to 0.02): std of the truncated-normal init.
+            From scratch the position table is AudioMAE's fixed 2-D sin-cos table, built as its pretraining builds
+            it (on the (freq, time) = (8, 64) patch grid, transposed relative to the (64, 8) token grid; equal to the
+            table stored in AudioMAE checkpoints) and never trained; converted checkpoints keep their stored table.
         num_labels / id2label: AudioSet's 527 classes in the standard order by default.
         problem_type (`str`, defaults to `"multi_label_classification"`): BCE with logits; use
             `"single_label_classification"` for cross-entropy.

@@ -142,14 +142,25 @@ def config_from_state_dict(state_dict: dict[str, torch.Tensor], **overrides) -> 
 
 
 def resize_position_table(table: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """Bicubic resize of a `[1, 1 + T*F, D]` table to a new (time, freq) patch grid; cls row kept."""
+    """Fit a stored `[1, 1 + N, D]` table to a new (time, freq) patch grid, the way AudioMAE does; cls row kept.
+
+    AudioMAE's rows are laid out on its (freq, time) `patch_hw` grid (see `sincos_position_embedding`). A shorter
+    clip keeps the first time columns of that grid (`interpolate_pos_embed_audio`, e.g. 512 frames for ESC-50),
+    which is exactly the sin-cos table of the shorter grid; any other change is a bicubic resize on that grid.
+    """
     cls, patches = table[:, :1], table[:, 1:]
-    if patches.shape[1] == grid[0] * grid[1]:
+    time, freq = grid
+    if patches.shape[1] == time * freq:
         return table
+    dim = table.shape[-1]
     old_f = 8 if patches.shape[1] % 8 == 0 else int(patches.shape[1] ** 0.5)  # AudioMAE: 8 frequency rows
-    old = patches.reshape(1, -1, old_f, table.shape[-1]).permute(0, 3, 1, 2)
-    new = F.interpolate(old, size=grid, mode="bicubic", align_corners=False)
-    return torch.cat([cls, new.permute(0, 2, 3, 1).reshape(1, -1, table.shape[-1])], dim=1)
+    old = patches.reshape(1, old_f, -1, dim)  # (1, freq, time, D)
+    if old_f == freq and time <= old.shape[2]:
+        new = old[:, :, :time]
+    else:
+        new = F.interpolate(old.permute(0, 3, 1, 2), size=(freq, time), mode="bicubic", align_corners=False)
+        new = new.permute(0, 2, 3, 1)
+    return torch.cat([cls, new.reshape(1, -1, dim)], dim=1)
 
 
 def convert_state_dict(state_dict: dict[str, torch.Tensor], config: CRAudioMAEConfig) -> tuple[dict, list[str]]:

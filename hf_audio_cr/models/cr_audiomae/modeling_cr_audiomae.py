@@ -23,9 +23,12 @@ from .configuration_cr_audiomae import CRAudioMAEConfig
 
 
 def sincos_position_embedding(dim: int, grid: tuple[int, int]) -> torch.Tensor:
-    """MAE's fixed 2-D sin-cos table for a (time, freq) patch grid, with a zero row for the cls token.
+    """The fixed 2-D sin-cos table exactly as AudioMAE's pretraining builds it, with a zero row for the cls token.
 
-    Half the channels encode the frequency index, half the time index (MAE's meshgrid puts width first).
+    AudioMAE calls `get_2d_sincos_pos_embed_flexible` on `PatchEmbed_org.patch_hw`, which is (freq, time) = (8, 64):
+    row k holds the codes of (k mod time, k div time) in its two halves. Its tokens are time-major like ours
+    (k = t * freq + f), so the table is transposed relative to the token grid; every AudioMAE checkpoint, and the
+    fine-tuning that inherits it, uses it that way, and so do we (a from-scratch model starts where AudioMAE does).
     Converted checkpoints load their stored table instead of this one.
     """
     def one_axis(positions: torch.Tensor, channels: int) -> torch.Tensor:
@@ -33,8 +36,9 @@ def sincos_position_embedding(dim: int, grid: tuple[int, int]) -> torch.Tensor:
         angles = positions.reshape(-1, 1).double() * omega
         return torch.cat([angles.sin(), angles.cos()], dim=1)
 
-    time, freq = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij")
-    table = torch.cat([one_axis(freq, dim // 2), one_axis(time, dim // 2)], dim=1)
+    time, freq = grid
+    row = torch.arange(time * freq)
+    table = torch.cat([one_axis(row % time, dim // 2), one_axis(row // time, dim // 2)], dim=1)
     return torch.cat([torch.zeros(1, dim, dtype=torch.float64), table]).float().unsqueeze(0)
 
 

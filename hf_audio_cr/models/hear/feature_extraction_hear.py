@@ -156,13 +156,27 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         """Frames of a centred STFT: `1 + n // hop` (works on ints and tensors)."""
         return 1 + num_samples // self.hop_length
 
-    def _instance_norm(self, log_spec: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Zero mean, unit variance over (frequency, time) of each clip's valid frames; padding frames -> 0."""
-        mask = valid[:, :, None].to(log_spec.dtype)
-        count = mask.sum(dim=(1, 2), keepdim=True) * log_spec.shape[-1]
-        mean = (log_spec * mask).sum(dim=(1, 2), keepdim=True) / count
-        var = (((log_spec - mean) * mask) ** 2).sum(dim=(1, 2), keepdim=True) / count
-        return (log_spec - mean) / (var.sqrt() + self.norm_eps) * mask
+    # frames (summed over the batch) transformed at once on CPU: the STFT's complex frames and temporaries
+    # stay in cache and never exist for a whole hour of audio at once
+    chunk_frames = 4096
+
+    def _instance_norm_(self, log_spec: torch.Tensor, num_frames: list[int]) -> torch.Tensor:
+        """In place: zero mean, unit variance over (frequency, time) of each clip's valid frames; padding -> 0.
+
+        Two passes over time chunks with float64 sums (the statistics of an hour of audio without a second
+        copy of it)."""
+        step = max(1, self.chunk_frames) if log_spec.device.type == "cpu" else 1 << 22
+        for i, frames in enumerate(num_frames):
+            clip = log_spec[i, :frames]
+            count = frames * log_spec.shape[-1]
+            total = sum(clip[t : t + step].sum(dtype=torch.float64) for t in range(0, frames, step))
+            mean = (total / count).to(log_spec.dtype)
+            squares = sum((clip[t : t + step] - mean).square_().sum(dtype=torch.float64) for t in range(0, frames, step))
+            scale = (squares / count).sqrt().to(log_spec.dtype) + self.norm_eps
+            for t in range(0, frames, step):
+                clip[t : t + step].sub_(mean).div_(scale)
+            log_spec[i, frames:] = 0.0
+        return log_spec
 
     def __call__(
         self,
@@ -194,14 +208,21 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         mel_scale = torchaudio.transforms.MelScale(
             n_mels=self.feature_size, sample_rate=self.sampling_rate, n_stft=self.n_fft // 2 + 1
         ).to(device)
-        power = spectrogram(waveforms)  # (batch, 513, frames)
         num_frames = self.num_frames(lengths)
-        valid = torch.arange(power.shape[-1], device=device)[None, :] < num_frames[:, None]
-        log_mel = torch.log(mel_scale(power) + self.log_offset).transpose(1, 2)
-        data = {"input_values": self._instance_norm(log_mel, valid)}
-        if return_power_spectrum:
-            log_power = torch.log(power + self.log_offset).transpose(1, 2)
-            data["power_spectrum"] = self._instance_norm(log_power, valid)
+        batch, total = len(clips), int(num_frames.max())
+        log_mel = waveforms.new_empty(batch, total, self.feature_size)
+        log_power = waveforms.new_empty(batch, total, self.n_fft // 2 + 1) if return_power_spectrum else None
+        step = max(1, self.chunk_frames // batch) if device.type == "cpu" else total
+        for start in range(0, total, step):  # frames are independent: the STFT runs chunk by chunk
+            stop = min(start + step, total)
+            power = spectrogram(waveforms[:, start * self.hop_length : (stop - 1) * self.hop_length + self.n_fft])
+            log_mel[:, start:stop] = torch.log(mel_scale(power) + self.log_offset).transpose(1, 2)
+            if log_power is not None:
+                log_power[:, start:stop] = torch.log(power + self.log_offset).transpose(1, 2)
+        valid = torch.arange(total, device=device)[None, :] < num_frames[:, None]
+        data = {"input_values": self._instance_norm_(log_mel, num_frames.tolist())}
+        if log_power is not None:
+            data["power_spectrum"] = self._instance_norm_(log_power, num_frames.tolist())
         data["attention_mask"] = valid.to(torch.long)
         if return_tensors == "np":
             data = {k: v.cpu().numpy() for k, v in data.items()}

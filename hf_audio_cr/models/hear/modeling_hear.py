@@ -162,6 +162,9 @@ class HEARModel(HEARPreTrainedModel):
     only the windows its own length needs, so padding never changes a clip's output.
     """
 
+    # windows encoded at once; longer inputs run in batches of this many (same result, bounded attention memory)
+    window_batch_size = 32
+
     def __init__(self, config: HEARConfig):
         super().__init__(config)
         self.front_end = HEARFrontEnd(config.num_mel_bins, config.hidden_size, config.frames_per_token)
@@ -185,7 +188,17 @@ class HEARModel(HEARPreTrainedModel):
         windows = padded.unfold(1, size, stride).transpose(2, 3).reshape(batch * num_windows, size, hidden)
         starts = torch.arange(num_windows, device=lengths.device) * stride
         window_lengths = (lengths[:, None] - starts[None, :]).clamp(0, size)
-        last, all_hidden = self.encoder(windows, lengths_to_mask(window_lengths.reshape(-1), size), output_hidden_states)
+        window_masks = lengths_to_mask(window_lengths.reshape(-1), size)
+        tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting()  # graphs keep one symbolic batch
+        if tracing or len(windows) <= self.window_batch_size:
+            last, all_hidden = self.encoder(windows, window_masks, output_hidden_states)
+        else:  # long audio: windows through the encoder a batch at a time (attention memory of a few windows)
+            parts = [self.encoder(windows[i : i + self.window_batch_size], window_masks[i : i + self.window_batch_size],
+                                  output_hidden_states) for i in range(0, len(windows), self.window_batch_size)]
+            last = torch.cat([part[0] for part in parts])
+            all_hidden = None
+            if output_hidden_states:
+                all_hidden = tuple(torch.cat(layer) for layer in zip(*(part[1] for part in parts)))
         # a clip uses window k iff its tokens reach past window k-1: 1 + ceil((L - size) / stride) windows
         used = starts[None, :] < (lengths[:, None] - self.config.window_overlap).clamp_min(1)
         weights = cross_fade_window(size, self.config.window_overlap, hidden_states.device, hidden_states.dtype)

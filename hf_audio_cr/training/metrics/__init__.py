@@ -16,11 +16,14 @@ def load_audioset_metric():
     return evaluate.load(AUDIOSET_MAP_PATH)
 
 
-def audioset_compute_metrics(num_eval_classes: int | None = NUM_AUDIOSET_CLASSES):
+def audioset_compute_metrics(num_eval_classes: int | None = NUM_AUDIOSET_CLASSES, protocol: str = "present"):
     """A ``compute_metrics`` for ``Trainer``: mAP/mAUC/d-prime over columns ``[:num_eval_classes]``.
 
     With the default 527 a model trained on the 556-label set is scored on the standard AudioSet
     classes in their standard order (the label sets put them first). ``None`` scores every column.
+    ``protocol="present"`` averages over the classes that have a positive; ``"audiomae"`` averages over
+    every class as AudioMAE's ``calculate_stats`` does (the protocol of the paper tables; equal on the full
+    AudioSet evaluation set, where every class has positives).
     """
     metric = load_audioset_metric()
 
@@ -35,7 +38,7 @@ def audioset_compute_metrics(num_eval_classes: int | None = NUM_AUDIOSET_CLASSES
                 "pass num_eval_classes=None (or the model's label count) for a non-AudioSet label set."
             )
         return metric.compute(
-            predictions=logits[:, :classes], references=labels[:, :classes]
+            predictions=logits[:, :classes], references=labels[:, :classes], protocol=protocol
         )
 
     return compute_metrics

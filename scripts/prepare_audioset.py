@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""One-time preparation of AudioSet parquet for training: every clip decoded once, downmixed, resampled
+48 -> 16 kHz and re-encoded as 16 kHz mono 16-bit FLAC, so training decodes without resampling.
+
+    python scripts/prepare_audioset.py --data_files 'audioset/unbalanced/*.parquet' --output_dir audioset_16k \
+        [--num_proc 8]
+
+One output parquet file per input file (same name, same schema: ``video_id``, ``audio``, ``labels``,
+``human_labels``), written through ``datasets.map(num_proc=...)``; a file whose output exists is skipped, so an
+interrupted run resumes where it stopped (outputs appear atomically). Bad clips (unreadable, empty, NaN,
+too short, silent: ``AudioQualityPolicy(mode="train")``) are left out and counted per reason in
+``<output_dir>/prepare_report.json``. Read the result with ``load_audioset(data_files=...)`` as before.
+"""
+import argparse
+import glob
+import json
+import os
+import time
+from pathlib import Path
+
+import datasets
+
+from hf_audio_cr.data import AudioQualityPolicy
+from hf_audio_cr.data.audioset import encode_flac, safe_decode
+
+SAMPLING_RATE = 16000
+_POLICY = None  # one per worker process (map's num_proc forks)
+
+
+def _policy() -> AudioQualityPolicy:
+    global _POLICY
+    if _POLICY is None:
+        _POLICY = AudioQualityPolicy(mode="train", sampling_rate=SAMPLING_RATE)
+    return _POLICY
+
+
+def prepare_clip(row: dict) -> dict:
+    """Decode (datasets resamples to 16 kHz while decoding), check, re-encode as 16 kHz mono FLAC."""
+    policy = _policy()
+    before = policy.counts()
+    # an undecodable file becomes an UnreadableAudio marker that the policy counts, not an exception
+    decoded = safe_decode(row["audio"], datasets.Audio(sampling_rate=SAMPLING_RATE), clip_id=row.get("video_id"))
+    wave = policy.check(decoded, clip_id=row.get("video_id"))
+    if wave is None:
+        after = policy.counts()
+        reason = next((k for k in after if k not in ("clips_seen", "clips_skipped") and after[k] > before.get(k, 0)),
+                      "skipped")
+        return {"audio": None, "skip_reason": reason}
+    audio = {"bytes": encode_flac((wave, SAMPLING_RATE), SAMPLING_RATE, "PCM_16"), "path": f"{row['video_id']}.flac"}
+    return {"audio": audio, "skip_reason": ""}
+
+
+def prepare_file(source: str, target: Path, num_proc: int) -> dict:
+    dataset = datasets.load_dataset("parquet", data_files=source, split="train", cache_dir=str(target.parent / ".cache"))
+    dataset = dataset.cast_column("audio", datasets.Audio(decode=False))  # decoded in prepare_clip
+    features = dataset.features.copy()
+    features["audio"] = datasets.Audio(decode=False)
+    features["skip_reason"] = datasets.Value("string")
+    prepared = dataset.map(prepare_clip, num_proc=num_proc if num_proc > 1 else None, features=features,
+                           desc=f"16 kHz FLAC: {Path(source).name}")
+    reasons = [r for r in prepared["skip_reason"] if r]
+    kept = prepared.filter(lambda reason: not reason, input_columns="skip_reason").remove_columns("skip_reason")
+    partial = target.with_suffix(".parquet.partial")
+    kept.cast_column("audio", datasets.Audio()).to_parquet(str(partial))
+    os.replace(partial, target)  # atomic: a crash leaves no half-written output behind
+    return {"source": source, "output": str(target), "clips": len(dataset), "kept": len(kept),
+            "skipped": {reason: reasons.count(reason) for reason in sorted(set(reasons))}}
+
+
+def prepare_audioset(data_files: list[str], output_dir: str, num_proc: int = 1) -> dict:
+    sources = sorted({path for pattern in data_files for path in (glob.glob(pattern) or [pattern])})
+    missing = [s for s in sources if not os.path.isfile(s)]
+    if missing:
+        raise FileNotFoundError(f"prepare_audioset: no such parquet file(s): {missing}")
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    report_path = output / "prepare_report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {"files": {}}
+    started = time.perf_counter()
+    for source in sources:
+        target = output / Path(source).name
+        if target.is_file() and source in report["files"]:
+            print(f"[prepare_audioset] {target} exists, skipped (resume)")
+            continue
+        report["files"][source] = prepare_file(source, target, num_proc)
+        report_path.write_text(json.dumps(report, indent=1))  # progress survives an interruption
+    files = report["files"].values()
+    report["total"] = {"clips": sum(f["clips"] for f in files), "kept": sum(f["kept"] for f in files)}
+    skipped = {}
+    for f in files:
+        for reason, count in f["skipped"].items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    report["total"]["skipped"] = skipped
+    report["seconds_this_run"] = time.perf_counter() - started
+    report_path.write_text(json.dumps(report, indent=1))
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_files", nargs="+", required=True, help="AudioSet parquet files or glob patterns")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--num_proc", type=int, default=1, help="processes for datasets.map")
+    args = parser.parse_args(argv)
+    report = prepare_audioset(args.data_files, args.output_dir, args.num_proc)
+    print(json.dumps(report["total"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

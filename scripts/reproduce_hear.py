@@ -1,0 +1,22 @@
+#!/usr/bin/env python
+"""HEAR's recipe measured on real speech (``make reproduce-hear``): stand-in teacher -> tokenizer -> masked
+acoustic modeling -> Table IV's four settings on FSDD digits and speakers, several seeds, all labels and 10 %.
+
+    python scripts/reproduce_hear.py [--quick] [--output_dir runs/reproduce_hear] [--seeds 3] [--workers 2]
+
+Writes results.json, table.md and hear_fsdd_table4.png in --output_dir (see hf_audio_cr.experiments.hear_study).
+"""
+import sys
+
+from transformers import HfArgumentParser
+
+from hf_audio_cr.experiments.hear_study import HEARStudyArguments, run_study
+
+
+def main(argv=None):
+    (args,) = HfArgumentParser(HEARStudyArguments).parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else list(argv))
+    return run_study(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""`--help` tells the truth: CRTrainingArguments' defaults against the paper's AS-20k config, and every benchmark
+option carries a help text."""
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+from transformers import HfArgumentParser
+
+from hf_audio_cr.training import CRTrainingArguments
+
+ROOT = Path(__file__).resolve().parents[1]
+# The paper's hyperparameters in configs/cr_audiomae/as20k_cr.yaml (the rest are run settings: paths, logging).
+PAPER_KEYS = ("cr_weight", "num_views", "mixup_prob", "mixup_alpha", "freq_mask", "time_mask", "erase_prob",
+              "per_device_train_batch_size", "learning_rate", "weight_decay", "layer_decay", "num_train_epochs",
+              "lr_scheduler_type", "warmup_steps")
+
+
+def test_cr_training_defaults_that_are_not_the_as20k_run_say_so_in_help():
+    run = yaml.safe_load((ROOT / "configs" / "cr_audiomae" / "as20k_cr.yaml").read_text())
+    actions = {a.dest: a for a in HfArgumentParser(CRTrainingArguments)._actions}
+    differ = []
+    for key in PAPER_KEYS:
+        default, value = actions[key].default, run[key]
+        same = default == value or (isinstance(value, float) and default == pytest.approx(value, rel=1e-2))
+        if not same:
+            differ.append(key)
+            # the flag's help names the run's value and where it is set
+            assert f"uses {value}" in actions[key].help or f"of {value}" in actions[key].help, (key, actions[key].help)
+            assert "as20k_cr.yaml" in actions[key].help, key
+    assert differ == ["num_views", "per_device_train_batch_size"]
+    doc = CRTrainingArguments.__doc__
+    assert "the run uses 6" in doc and "the run uses 64" in doc
+
+
+BENCH_FILES = sorted(ROOT.glob("scripts/bench*.py")) + [ROOT / "scripts" / "benchmark_efficiency.py",
+                                                      ROOT / "hf_audio_cr" / "benchmark.py"]
+
+
+@pytest.mark.parametrize("path", BENCH_FILES, ids=lambda p: p.name)
+def test_every_benchmark_option_has_help_text(path):
+    tree = ast.parse(path.read_text())
+    missing = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+            if not any(k.arg == "help" for k in node.keywords):
+                missing.append(ast.literal_eval(node.args[0]))
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Arguments"):  # the parsed dataclasses
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    call = item.value
+                    has_help = isinstance(call, ast.Call) and any(
+                        k.arg == "metadata" and isinstance(k.value, ast.Dict)
+                        and any(getattr(key, "value", None) == "help" for key in k.value.keys)
+                        for k in call.keywords)
+                    if not has_help:
+                        missing.append(f"--{item.target.id}")
+    assert not missing, f"{path.name}: options without help text: {missing}"

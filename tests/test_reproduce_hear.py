@@ -1,0 +1,76 @@
+"""scripts/reproduce_hear.py --quick end to end, as a user runs it: real subprocess, the Debian recordings and the
+shipped FSDD copy; stand-in teacher -> tokenizer -> masked acoustic modeling -> the four Table IV settings on both
+FSDD tasks in both label regimes -> results.json, table, plot, Hub folder read by pipeline() in a fresh process."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hf_audio_cr.experiments.hear_study import SETTINGS, TASKS, summarize
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("reproduce_hear")
+    result = subprocess.run(
+        [sys.executable, "scripts/reproduce_hear.py", "--quick", "--output_dir", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return output, json.loads((output / "results.json").read_text()), result.stdout
+
+
+def test_quick_run_measures_every_setting_task_and_regime(quick_run):
+    output, report, stdout = quick_run
+    cells = {(r["regime"], r["task"], r["variant"]) for r in report["summary"]}
+    assert cells == {(g, t, v) for g in ("full", "low_label") for t in TASKS for v in SETTINGS}
+    for row in report["summary"]:
+        assert row["seeds"] == 2 and len(row["test_accuracy"]) == 2
+        assert all(0.0 <= a <= 1.0 for a in row["test_accuracy"])
+        assert ("diff_vs_scratch" in row) == (row["variant"] != "scratch")
+        assert row["trainable_params"] < row["params"] if row["variant"] == "transfer" else row["trainable_params"] == row["params"]
+    # every final run scored the test split once; of the lr grid only the run at the chosen lr (the final seed-0
+    # run of its cell) did
+    assert all("test_accuracy" in r for r in report["final_runs"])
+    scored = [r for r in report["grid_runs"] if "test_accuracy" in r]
+    assert len(scored) == len(TASKS) * len(SETTINGS)
+    assert all(r["learning_rate"] == report["chosen_learning_rates"][f"{r['task']}/{r['variant']}"] for r in scored)
+    assert len(report["final_runs"]) == 2 * len(TASKS) * len(SETTINGS) * 2
+    low = [r for r in report["final_runs"] if r["regime"] == "low_label"]
+    full = [r for r in report["final_runs"] if r["regime"] == "full"]
+    assert {r["train_clips"] for r in low} == {60} and {r["train_clips"] for r in full} == {120}
+    # the pool: Debian recordings + FSDD train audio, described with its length
+    assert report["pool"]["sources"]["fsdd-train"]["clips"] == 120 and report["pool"]["minutes"] > 0
+    usage = report["tokenizer"]["fsdd_usage"]
+    assert 1 <= usage["codes_used"] <= usage["codebook_size"] == 64 and 1.0 <= usage["perplexity"] <= 64
+    assert "codebook usage" in stdout
+    table = (output / "table.md").read_text()
+    assert table.count("\n") == 2 + 16 and "Δ vs Scratch" in table
+    with Image.open(output / "hear_fsdd_table4.png") as image:
+        assert image.format == "PNG" and image.size[0] > 500
+
+
+def test_quick_run_publishes_a_folder_pipeline_reads_in_a_fresh_process(quick_run):
+    output, report, _ = quick_run
+    published = report["published"]
+    card = (Path(published["folder"]) / "README.md").read_text()
+    assert "model-index" in card and f"{published['test_accuracy']:.4f}".rstrip("0") in card
+    tags = published["fresh_process_pipeline"]
+    assert tags["hf_audio_cr_imported"] is False and tags["model_class"] == "HEARForAudioClassification"
+    assert [t["label"] for t in tags["tags"]] and {t["label"] for t in tags["tags"]} <= {str(d) for d in range(10)}
+
+
+def test_summarize_difference_and_standard_error():
+    runs = [{"regime": "full", "task": "digit", "variant": v, "test_accuracy": a, "validation_accuracy": a,
+             "learning_rate": 1e-3, "train_clips": 10, "params": 5, "trainable_params": 5, "train_seconds": 1.0}
+            for v, accs in (("full", (0.9, 0.8, 0.7)), ("scratch", (0.5, 0.6, 0.7))) for a in accs]
+    rows = {r["variant"]: r for r in summarize(runs)}
+    assert rows["full"]["mean"] == pytest.approx(0.8) and rows["full"]["std"] == pytest.approx(0.1)
+    assert rows["full"]["diff_vs_scratch"] == pytest.approx(0.2)
+    assert rows["full"]["diff_se"] == pytest.approx(math.sqrt(0.01 / 3 + 0.01 / 3))
