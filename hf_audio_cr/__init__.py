@@ -56,5 +56,7 @@ from .training import (
     make_views,
 )
 from .export import OnnxAudioClassifier, export_onnx
+# the pipeline every saved folder carries as remote code (one copy per model family, kept identical)
+from .models.cr_audiomae.pipeline_audio_classification import AudioFileClassificationPipeline, AudioFileError
 from .hub import PushToHubArguments, build_hub_folder, push_folder
 from .training.checkpoints import checkpoint_problems, last_complete_checkpoint, resolve_resume_checkpoint

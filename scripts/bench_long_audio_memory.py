@@ -66,10 +66,13 @@ def measure(path: str, folder: str, remote_code: bool, input_kind: str) -> dict:
     import torch
     from transformers import pipeline
 
+    extra = {}
     if not remote_code:
-        import hf_audio_cr  # noqa: F401  registers the Auto classes
+        import hf_audio_cr  # registers the Auto classes
 
-    classifier = pipeline("audio-classification", model=folder, trust_remote_code=remote_code)
+        extra["pipeline_class"] = hf_audio_cr.AudioFileClassificationPipeline  # the package's copy of the folder's
+
+    classifier = pipeline("audio-classification", model=folder, trust_remote_code=remote_code, **extra)
     if remote_code:
         assert type(classifier.model).__module__.startswith("transformers_modules"), type(classifier.model).__module__
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

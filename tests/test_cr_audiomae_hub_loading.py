@@ -104,7 +104,7 @@ def test_remote_code_loads_in_a_fresh_interpreter_with_the_same_logits(saved_fol
 
 def test_pipeline_gives_sigmoid_scores_for_files_and_arrays(saved_folder, audio_dir, real_clips):
     folder, model = saved_folder
-    tagger = pipeline("audio-classification", model=str(folder))
+    tagger = pipeline("audio-classification", model=str(folder), trust_remote_code=True)
     from_file = tagger(str(audio_dir / "robin.ogg"), top_k=5)
     assert len(from_file) == 5 and all(0.0 < r["score"] < 1.0 for r in from_file)
     everything = tagger({"array": real_clips["robin.ogg"], "sampling_rate": 16000}, top_k=527)
@@ -120,7 +120,7 @@ def test_pipeline_scores_long_audio_by_windows_not_by_cutting(saved_folder, real
     folder, model = saved_folder
     speech = real_clips["speech_female.ogg"]
     long_clip = np.concatenate([real_clips["robin.ogg"], speech, real_clips["trumpet.ogg"], speech])  # ~36 s
-    tagger = pipeline("audio-classification", model=str(folder))
+    tagger = pipeline("audio-classification", model=str(folder), trust_remote_code=True)
     scores = {r["label"]: r["score"] for r in tagger(long_clip, top_k=527)}
     fe = AudioMAEFeatureExtractor()
     windows = fe(long_clip, sampling_rate=16000, long_audio="window")["input_values"][0]

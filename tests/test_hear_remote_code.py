@@ -91,7 +91,7 @@ def test_auto_classes_in_process(saved):
 
 def test_pipeline_scores_a_30_second_clip_as_a_whole(saved):
     folder, model, wave = saved
-    scores = {row["label"]: row["score"] for row in pipeline("audio-classification", model=str(folder / "classifier"))(wave, top_k=3)}
+    scores = {row["label"]: row["score"] for row in pipeline("audio-classification", model=str(folder / "classifier"), trust_remote_code=True)(wave, top_k=3)}
     whole = _probabilities(model, wave)
     assert scores == pytest.approx({LABELS[i]: p for i, p in enumerate(whole.tolist())}, abs=1e-5)
     first_window = _probabilities(model, wave[: 6 * SR])

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from transformers import pipeline
-from transformers.pipelines.audio_utils import ffmpeg_read
 
 import hf_audio_cr
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
@@ -23,8 +22,15 @@ LONG_RECORDING = Path("/usr/share/asterisk/sounds/en_US_f_Allison/demo-instruct.
 
 @pytest.fixture(scope="module")
 def long_audio():
-    # decoded exactly as the pipeline decodes a path (ffmpeg, resampled to 16 kHz)
-    return ffmpeg_read(LONG_RECORDING.read_bytes(), 16000)
+    # decoded exactly as the folder's pipeline decodes a path (torchcodec at 8 kHz, torchaudio to 16 kHz)
+    import torchaudio
+
+    from hf_audio_cr.models.cr_audiomae.pipeline_audio_classification import decode_audio_file
+
+    wave, rate = decode_audio_file(LONG_RECORDING)
+    wave = torchaudio.functional.resample(torch.from_numpy(wave), rate, 16000).numpy()
+    wave.setflags(write=False)  # as a decoder's buffer: read-only arrays are held without a copy
+    return wave
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +74,7 @@ def test_streamed_windows_hold_the_waveform_without_a_copy_and_one_batch_at_a_ti
 
 def test_pipeline_streams_long_audio_with_the_same_scores_as_all_windows(cr_folder, long_audio):
     folder, model = cr_folder
-    tagger = pipeline("audio-classification", model=str(folder))
+    tagger = pipeline("audio-classification", model=str(folder), trust_remote_code=True)
     assert tagger.feature_extractor.long_audio == "stream"
     assert (pipeline_scores(tagger, model) - all_windows_scores(model, long_audio)).abs().max() <= 1e-6
 
@@ -150,7 +156,7 @@ def test_hear_pipeline_on_long_audio_equals_the_whole_clip_computation(long_audi
     model = HEARForAudioClassification(HEARConfig(**HEAR_SMALL)).eval()
     model.save_pretrained(tmp_path)
     HEARFeatureExtractor().save_pretrained(tmp_path)
-    tagger = pipeline("audio-classification", model=str(tmp_path))
+    tagger = pipeline("audio-classification", model=str(tmp_path), trust_remote_code=True)
     tagger.model.hear.window_batch_size = 8  # 73 s = 92 windows of 50 tokens: 12 encoder batches
     batches = []
     tagger.model.hear.encoder.register_forward_hook(lambda module, args, output: batches.append(args[0].shape[0]))

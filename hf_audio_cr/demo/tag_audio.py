@@ -5,13 +5,13 @@ import json
 import sys
 
 import soundfile as sf
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+from transformers import pipeline
 
 
 def tag(model_dir: str, audio_path: str, top_k: int = 5) -> dict:
-    model = AutoModelForAudioClassification.from_pretrained(model_dir, trust_remote_code=True)
-    feature_extractor = AutoFeatureExtractor.from_pretrained(model_dir, trust_remote_code=True)
-    classifier = pipeline("audio-classification", model=model, feature_extractor=feature_extractor)
+    # the folder's own pipeline class (config.json custom_pipelines), model and feature extractor: all remote code
+    classifier = pipeline("audio-classification", model=model_dir, trust_remote_code=True)
+    model = classifier.model
     data, sampling_rate = sf.read(audio_path, dtype="float32", always_2d=True)
     # The pipeline resamples to the feature extractor's rate; channels are averaged here.
     tags = classifier({"raw": data.mean(axis=1), "sampling_rate": sampling_rate}, top_k=top_k)

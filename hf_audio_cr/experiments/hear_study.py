@@ -627,9 +627,19 @@ def run_study(args: HEARStudyArguments) -> dict:
         print(f"== {name}: {timings[name]:.0f} s (total {time.perf_counter() - started:.0f} s)", flush=True)
 
     t0 = time.perf_counter()
-    data = fsdd_features(args)
     features_path = output / "fsdd_features.pt"
-    torch.save({k: data[k] for k in ("train", "validation", "test", "names")}, features_path)
+    wanted = {"train": args.fsdd_train_indices, "validation": args.fsdd_validation_indices, "test": args.fsdd_test_indices}
+    cached = torch.load(features_path, weights_only=True) if features_path.is_file() else None
+    if cached is not None and all(sorted({r["index"] for r in cached[s]}) == sorted(i) for s, i in wanted.items()):
+        # a rerun in the same output_dir reuses the features (HEARFeatureExtractor is deterministic)
+        from hf_audio_cr.data import load_fsdd
+
+        train = load_fsdd(validation_indices=args.fsdd_validation_indices)["train"]
+        stored = np.asarray(train.with_format(None)["index"])
+        data = {**cached, "train_dataset": train.select(np.flatnonzero(np.isin(stored, list(args.fsdd_train_indices))))}
+    else:
+        data = fsdd_features(args)
+        torch.save({k: data[k] for k in ("train", "validation", "test", "names")}, features_path)
     fsdd_minutes = sum(len(r["input_values"]) for r in data["train"]) / 100 / 60  # 10 ms frames
     pool, pool_summary = build_pool(args, data.pop("train_dataset"), fsdd_minutes)
     print(f"pool: {pool_summary['clips']} clips, {pool_summary['minutes']} min: {pool_summary['sources']}", flush=True)
@@ -649,7 +659,15 @@ def run_study(args: HEARStudyArguments) -> dict:
         teacher_file.write_text(json.dumps(teacher_summary, indent=1))
     stage("stage 0 teacher", t0)
     t0 = time.perf_counter()
-    tokenizer, tokenizer_summary = train_tokenizer(args, pool, teacher, output)
+    tokenizer_file = output / "tokenizer_summary.json"
+    if tokenizer_file.is_file() and (output / "tokenizer" / "config.json").is_file():
+        from hf_audio_cr import HEARTokenizerModel  # a rerun reuses the finished stage 1
+
+        tokenizer = HEARTokenizerModel.from_pretrained(output / "tokenizer").eval()
+        tokenizer_summary = {**json.loads(tokenizer_file.read_text()), "reused": True}
+    else:
+        tokenizer, tokenizer_summary = train_tokenizer(args, pool, teacher, output)
+        tokenizer_file.write_text(json.dumps(tokenizer_summary, indent=1, default=str))
     tokenizer_summary["fsdd_usage"] = codebook_usage(tokenizer, data["train"])
     print(f"codebook usage on FSDD train: {tokenizer_summary['fsdd_usage']}", flush=True)
     stage("stage 1 tokenizer", t0)
@@ -732,7 +750,7 @@ def publish_digit_model(args: HEARStudyArguments, runs: list, output: Path) -> d
 
     candidates = [r for r in runs if (r["task"], r["variant"], r["regime"]) == ("digit", "full", "full")]
     best = max(candidates, key=lambda r: r["validation_accuracy"])
-    hub.DATASETS.setdefault("fsdd", ("Jakobovski/free-spoken-digit-dataset", "Free Spoken Digit Dataset (FSDD), official test split"))
+    hub.DATASETS.setdefault("fsdd", ("Jakobovski/free-spoken-digit-dataset", "Free Spoken Digit Dataset (FSDD v1.0.9)"))
     folder = hub.build_hub_folder(hub.PushToHubArguments(
         model_dir=best["model_dir"], repo_id="local/hear-fsdd-digits", output_dir=str(output / "hub_model"),
         eval_file=str(Path(best["model_dir"]) / "eval_results.json"), dataset="fsdd", dry_run=True,

@@ -17,6 +17,7 @@ from transformers.trainer_utils import has_length
 from transformers.utils import logging
 
 from .augment import make_views, make_views_with_frames, raw_zero_fill_value
+from .distributed import PerRankSeedCallback
 from .losses import MULTI_LABEL, SINGLE_LABEL, consistency_loss_for
 from .sampling import AudiosetWeightedSampler, audioset_sample_weights
 
@@ -209,6 +210,7 @@ class CRTrainer(Trainer):
                 "weighted_sampling needs a map-style train_dataset (a streaming dataset has no length to sample "
                 "from); set weighted_sampling=False or load the training set with streaming=False."
             )
+        self.add_callback(PerRankSeedCallback())  # each rank its own augmentation draws (seed + rank)
         self._loss_terms = defaultdict(list)
         self.spec_augment_fill_value = self._spec_augment_fill_value()
 

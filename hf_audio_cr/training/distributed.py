@@ -2,6 +2,8 @@
 import os
 import sys
 
+from transformers import TrainerCallback
+
 
 def exit_distributed_run(trainer, exit_code: int = 0) -> None:
     """Wait for every rank, then leave the process without tearing the process group down.
@@ -21,3 +23,26 @@ def exit_distributed_run(trainer, exit_code: int = 0) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(exit_code)
+
+
+def seed_per_rank(seed: int, rank: int) -> int:
+    """Seed python, numpy and torch (CUDA included) with ``seed + rank`` and return it.
+
+    Why: ``Trainer`` seeds every process with the same ``args.seed``, so in a multi-process run every rank would
+    draw the same mixup / SpecAugment / erasing masks for its different clips. ``seed + rank`` gives each rank
+    its own draws and keeps the run reproducible for a given world size.
+    """
+    from transformers import set_seed
+
+    set_seed(int(seed) + int(rank))
+    return int(seed) + int(rank)
+
+
+class PerRankSeedCallback(TrainerCallback):
+    """Re-seeds each rank with ``args.seed + args.process_index`` when training starts, after the model was built
+    from the shared seed (DDP also broadcasts rank 0's weights). A resumed run restores each rank's saved RNG state
+    after this, so it continues the uninterrupted run's draws. Single-process runs are left as they are."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if args.world_size > 1:
+            seed_per_rank(args.seed, args.process_index)

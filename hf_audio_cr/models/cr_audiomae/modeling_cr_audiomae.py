@@ -8,6 +8,8 @@ Self-contained (only same-folder imports) so it travels as remote code.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -174,6 +176,10 @@ class CRAudioMAEPreTrainedModel(PreTrainedModel):
                 "AutoModel": f"{module}.CRAudioMAEModel",
                 "AutoModelForAudioClassification": f"{module}.CRAudioMAEForAudioClassification",
             }
+            # the pipeline that decodes files as training does; a relative import, so it is copied as remote code
+            from .pipeline_audio_classification import CUSTOM_PIPELINES
+
+            self.config.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)  # pipeline() edits it in place
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def check_input_values(self, input_values: torch.Tensor) -> None:

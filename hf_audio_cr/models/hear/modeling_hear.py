@@ -10,6 +10,7 @@ Self-contained (only same-folder imports) so it travels as remote code.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -145,6 +146,10 @@ class HEARPreTrainedModel(PreTrainedModel):
                 "AutoModelForPreTraining": "modeling_hear.HEARForMaskedAcousticModeling",
                 "AutoModelForAudioClassification": "modeling_hear.HEARForAudioClassification",
             }
+            # the pipeline that decodes files as training does; a relative import, so it is copied as remote code
+            from .pipeline_audio_classification import CUSTOM_PIPELINES
+
+            self.config.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)  # pipeline() edits it in place
         return super().save_pretrained(save_directory, *args, **kwargs)
 
 
