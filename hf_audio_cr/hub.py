@@ -41,6 +41,8 @@ DATASETS = {
     "speech_commands_v1": CardDataset("Speech Commands v1 (v0.01)", "google/speech_commands", "v0.01", "speech-commands"),
     "speech_commands_v2": CardDataset("Speech Commands v2 (v0.02)", "google/speech_commands", "v0.02", "speech-commands"),
     "voxceleb1": CardDataset("VoxCeleb1", "ProgramComputer/voxceleb", tag="voxceleb"),
+    # shipped in the package (hf_audio_cr/data/resources); named by its source repository, release v1.0.9
+    "fsdd": CardDataset("Free Spoken Digit Dataset (FSDD v1.0.9)", "Jakobovski/free-spoken-digit-dataset", tag="fsdd"),
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Per model family: card template and tags.

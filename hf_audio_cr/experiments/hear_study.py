@@ -750,7 +750,6 @@ def publish_digit_model(args: HEARStudyArguments, runs: list, output: Path) -> d
 
     candidates = [r for r in runs if (r["task"], r["variant"], r["regime"]) == ("digit", "full", "full")]
     best = max(candidates, key=lambda r: r["validation_accuracy"])
-    hub.DATASETS.setdefault("fsdd", ("Jakobovski/free-spoken-digit-dataset", "Free Spoken Digit Dataset (FSDD v1.0.9)"))
     folder = hub.build_hub_folder(hub.PushToHubArguments(
         model_dir=best["model_dir"], repo_id="local/hear-fsdd-digits", output_dir=str(output / "hub_model"),
         eval_file=str(Path(best["model_dir"]) / "eval_results.json"), dataset="fsdd", dry_run=True,
