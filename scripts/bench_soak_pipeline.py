@@ -141,13 +141,13 @@ def soak(model: str, files: list) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--num_files", type=int, default=1000)
+    parser.add_argument("--num_files", type=int, default=1000, help="Files sent through the one pipeline object.")
     parser.add_argument("--damaged_fraction", type=float, default=0.2, help="share of the files that are damaged copies")
     parser.add_argument("--model", default=None, help="a saved folder; default: a small random CR-AudioMAE / HEAR folder")
     parser.add_argument("--family", choices=("cr", "hear"), default="cr", help="the default folder's model family")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--output_json", default="runs/soak_pipeline.json")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the file draw and of the damage.")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads.")
+    parser.add_argument("--output_json", default="runs/soak_pipeline.json", help="Where the results JSON goes.")
     args = parser.parse_args(argv)
     if args.num_files < 1 or not 0 <= args.damaged_fraction <= 1:
         raise SystemExit("--num_files must be >= 1 and --damaged_fraction in [0, 1]")
