@@ -304,7 +304,7 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
     features = Features({"video_id": Value("string"), "audio": Audio(), "labels": ListFeature(Value("string")),
                          "human_labels": ListFeature(Value("string"))})
     paths, metadata = {}, {"seed": seed, "sampling_rate": sampling_rate, "scene_seconds": scene_seconds,
-                           "splits": {}}
+                           "extended": extended, "splits": {}}
     cache: Dict[Path, np.ndarray] = {}
     for split_index, split in enumerate(SPLITS):
         if split not in num_scenes:

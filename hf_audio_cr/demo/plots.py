@@ -37,12 +37,12 @@ def plot_training_curves(histories: Dict[str, List[dict]], path) -> Path:
 
 
 def plot_comparison(test_map: Dict[str, List[float]], path) -> Path:
-    """Bar chart of test mAP per method (mean, with the seeds as dots and ± std when several)."""
+    """Bar chart of test mAP per method (mean, with the seeds as dots and ± sample std when several)."""
     fig, ax = plt.subplots(figsize=(4.5, 3.8))
     names = list(test_map)
     for i, name in enumerate(names):
         values = np.asarray(test_map[name], dtype=float)
-        ax.bar(i, values.mean(), yerr=values.std() if len(values) > 1 else None, capsize=6,
+        ax.bar(i, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else None, capsize=6,
                color=COLORS.get(name), alpha=0.8)
         ax.scatter(np.full(len(values), i), values, color="black", s=12, zorder=3)
         ax.text(i, values.mean(), f"{values.mean():.3f}", ha="center", va="bottom")
