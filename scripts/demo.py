@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """End-to-end demo on real recordings from Debian packages, offline (``make demo``).
 
-Builds an embedded AudioSet-style set, trains a small CR-AudioMAE twice with the same seed and budget
-(baseline λ=0 and CR), prints the test-mAP table, writes plots + metrics JSON, saves the better model as
-a Hub-ready folder and tags held-out recordings with it in a fresh process.
+Builds an embedded AudioSet-style set, trains a small CR-AudioMAE encoder, fine-tunes it with the same seeds
+and budget as baseline (λ=0) and CR (the CR study's supported setting, 3 seeds), prints the test-mAP table with
+the paired difference ± SE and what it does and does not show, writes plots + metrics JSON, saves the model
+chosen on validation as a Hub-ready folder and tags held-out recordings with it in a fresh process.
 
-    python scripts/demo.py [--quick] [--seeds 3] [--output_dir demo_output]
-    python scripts/demo.py configs/demo.yaml [--field value ...]
+    python scripts/demo.py [--quick] [--seeds 3] [--pretrain_scenes 0] [--output_dir demo_output]
+    python scripts/demo.py configs/demo/default.yaml [--field value ...]
 """
 import sys
 

@@ -63,3 +63,5 @@ def test_quick_study_end_to_end(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert (out / "runs.jsonl").read_text().splitlines() == lines
     assert "seed 0\n" not in second.stdout  # no run was started
+    assert "fbank" not in second.stderr  # nor any feature computed: the tables are rebuilt from runs.jsonl
+    assert (out / "results.md").read_text() == table

@@ -1,88 +1,134 @@
-"""`make demo` end to end at toy size: embedded data -> baseline and CR runs -> table, plots, JSON ->
-Hub-ready folder -> tagging a real recording in a fresh process through remote code and `pipeline`."""
+"""`make demo` end to end, as the README's first command, at toy size (`--quick`): embedded data -> pretrained
+encoder -> baseline and CR runs over two seeds -> table with the paired difference ± SE and the plain statement,
+plots, JSON -> Hub-ready folder -> tagging real recordings in a fresh process through remote code and `pipeline`.
+
+One run of the demo is shared by every test of this module (it is the slow part); each test checks one stage of
+what it wrote."""
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _checkout import copy_checkout
 
-from hf_audio_cr.demo import DemoArguments, run_demo
-
-SPEECH = Path(__file__).parent / "fixtures" / "audio" / "speech_female.ogg"
+from hf_audio_cr.demo.run import DemoArguments, verdict
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    args = DemoArguments(
-        output_dir=str(out), train_scenes=4, validation_scenes=3, test_scenes=3, max_steps=2, eval_steps=2,
-        batch_size=2, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_threads=1,
-        tag_audio=[str(SPEECH)])
-    return run_demo(args), out
-
-
-def test_both_methods_are_trained_with_the_same_budget_and_tabulated(report):
-    result, out = report
-    runs = {r["method"]: r for r in result["runs"]}
-    assert set(runs) == {"baseline", "cr"}
-    assert runs["baseline"]["global_step"] == runs["cr"]["global_step"] == 2
-    assert all(0.0 <= r["test_mAP"] <= 1.0 and 0.0 <= r["best_val_mAP"] <= 1.0 for r in runs.values())
-    assert "| baseline (λ=0) | 1 |" in result["table"] and "| CR (λ=2, 2 views) | 1 |" in result["table"]
-    saved = json.loads((out / "metrics.json").read_text())
-    assert saved["summary"]["cr"]["test_mAP_mean"] == pytest.approx(runs["cr"]["test_mAP"])
-    # The baseline really trained without the consistency term, the CR run with it.
-    history = {m: [h for h in json.loads((Path(runs[m]["model_dir"]).parent / "checkpoint-2" / "trainer_state.json")
-                                         .read_text())["log_history"] if "bce_loss" in h] for m in runs}
-    assert history["baseline"][-1]["loss"] == pytest.approx(history["baseline"][-1]["bce_loss"], rel=1e-3)
-    assert history["cr"][-1]["loss"] > history["cr"][-1]["bce_loss"]
-
-
-def test_plots_are_png_files(report):
-    result, _ = report
-    for path in result["plots"].values():
-        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(path).stat().st_size > 5000
-
-
-def test_selected_model_is_a_hub_ready_folder_with_the_measured_map(report):
-    result, _ = report
-    folder = Path(result["selected_model"]["folder"])
-    names = {p.name for p in folder.iterdir()}
-    assert {"model.safetensors", "config.json", "preprocessor_config.json", "README.md",
-            "modeling_cr_audiomae.py", "configuration_cr_audiomae.py"} <= names
-    assert "AutoModelForAudioClassification" in json.loads((folder / "config.json").read_text())["auto_map"]
-    best = max(result["runs"], key=lambda r: r["best_val_mAP"])
-    assert result["selected_model"]["method"] == best["method"]
-    card = (folder / "README.md").read_text()
-    assert f"{round(best['test_mAP'], 4)}" in card and "embedded demo set" in card
-
-
-def test_tagging_ran_in_a_fresh_process_from_remote_code(report):
-    result, _ = report
-    (tagged,) = result["tagging"]
-    assert tagged["audio"] == str(SPEECH)
-    assert tagged["hf_audio_cr_imported"] is False and tagged["model_module"].startswith("transformers_modules")
-    assert len(tagged["tags"]) == 5 and all(0.0 < t["score"] < 1.0 for t in tagged["tags"])  # sigmoid scores
-
-
-def test_make_demo_quick_from_a_fresh_clone_with_the_default_relative_output_dir(tmp_path):
-    """The README's first command, as a new user runs it: `make demo` (here with --quick and the install step
-    taken as done) from the root of a fresh copy of the repo, so the output goes to the default relative
-    `demo_output/`; the run must end with the tagging lines printed by the fresh-process step."""
-    clone = copy_checkout(tmp_path / "hf_audio_cr")
+def demo(tmp_path_factory):
+    """`make demo` (here with --quick and the install step taken as done) from the root of a fresh copy of the
+    repo, as a new user runs it, so the output goes to the default relative `demo_output/`."""
+    clone = copy_checkout(tmp_path_factory.mktemp("clone") / "hf_audio_cr")
     env = {**os.environ, "PYTHONPATH": str(clone), "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(["make", "-o", "install", "demo", f"PY={sys.executable}", "DEMO_ARGS=--quick"],
                             cwd=clone, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])
-    assert f"{sys.executable} scripts/demo.py --quick" in result.stdout  # the Makefile's own recipe ran
-    tagging = [line for line in result.stdout.splitlines() if line.startswith("Top tags for ")]
-    assert len(tagging) == 2 and tagging[0].startswith("Top tags for speech_female.ogg ")
-    for line in tagging:
+    out = clone / "demo_output"
+    return {"stdout": result.stdout, "clone": clone, "out": out, "report": json.loads((out / "metrics.json").read_text())}
+
+
+def _history(clone: Path, model_dir: str) -> list:
+    """The log history of a run's last checkpoint (the one Trainer kept besides the best)."""
+    run_dir = clone / Path(model_dir).parent
+    last = max(run_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return json.loads((last / "trainer_state.json").read_text())["log_history"]
+
+
+def test_the_makefile_recipe_ran_with_the_default_relative_output_dir(demo):
+    assert f"{sys.executable} scripts/demo.py --quick" in demo["stdout"]  # the Makefile's own recipe ran
+    assert demo["report"]["selected_model"]["folder"] == "demo_output/model"  # the relative path a user gave
+    assert (demo["out"] / "model" / "model.safetensors").is_file()
+
+
+def test_both_methods_fine_tune_the_pretrained_encoder_with_the_same_budget_over_seeds(demo):
+    report, clone = demo["report"], demo["clone"]
+    pretrain = report["pretrain"]
+    assert pretrain["method"] == "pretrain" and pretrain["init"] == "scratch" and pretrain["global_step"] == 4
+    runs = report["runs"]
+    assert sorted((r["method"], r["seed"]) for r in runs) == [("baseline", 0), ("baseline", 1), ("cr", 0), ("cr", 1)]
+    assert all(r["global_step"] == 4 and r["init"] == pretrain["model_dir"] for r in runs)
+    assert all(0.0 <= r["test_mAP"] <= 1.0 and 0.0 <= r["best_val_mAP"] <= 1.0 for r in runs)
+    # The baseline really trained without the consistency term, the CR run with it.
+    for run in runs:
+        last = [h for h in _history(clone, run["model_dir"]) if "bce_loss" in h][-1]
+        if run["method"] == "baseline":
+            assert last["loss"] == pytest.approx(last["bce_loss"], rel=1e-3)
+        else:
+            assert last["loss"] > last["bce_loss"]
+
+
+def test_table_has_mean_std_and_the_paired_difference_with_its_standard_error_by_hand(demo):
+    report = demo["report"]
+    test = {(r["method"], r["seed"]): r["test_mAP"] for r in report["runs"]}
+    d = np.array([test["cr", s] - test["baseline", s] for s in (0, 1)])
+    diff = report["summary"]["cr - baseline"]["test"]
+    assert diff["seeds"] == 2 and diff["mean"] == pytest.approx(d.mean())
+    assert diff["se_paired"] == pytest.approx(d.std(ddof=1) / math.sqrt(2))
+    base = np.array([test["baseline", s] for s in (0, 1)])
+    assert report["summary"]["baseline"]["test_mAP_std"] == pytest.approx(base.std(ddof=1))
+    table = report["table"]
+    assert "| pretrained encoder (λ=0 on 8 other scenes) | 1 |" in table
+    assert f"| baseline (λ=0, pretrained) | 2 | {base.mean():.4f} ± {base.std(ddof=1):.4f} |" in table
+    assert f"| CR − baseline (paired by seed, ± SE) | 2 | {d.mean():+.4f} ± {d.std(ddof=1) / math.sqrt(2):.4f} |" in table
+    # the table and the statement of what it shows and does not show are printed, and saved
+    assert table in demo["stdout"]
+    shows, setting, does_not = report["conclusion"]
+    assert shows.startswith("Shows: ") and does_not.startswith("Does not show: ") and "paper's setting" in does_not
+    assert all(line in demo["stdout"] for line in report["conclusion"])
+
+
+def test_the_statement_follows_the_numbers():
+    args = DemoArguments(quick=True)
+
+    def summary(mean, se, seeds=3):
+        return {"cr - baseline": {"test": {"mean": mean, "se_paired": se, "seeds": seeds}}}
+
+    assert "CR does not beat the BCE baseline here: it scores 0.0130 ± 0.0030 test mAP lower (4.3 standard errors" \
+        in verdict(summary(-0.013, 0.003), args, {"x": 1})[0]
+    assert "CR scores 0.0200 ± 0.0050 test mAP above the BCE baseline (4.0" in verdict(summary(0.02, 0.005), args)[0]
+    assert "are not separated: CR − baseline = +0.0050 ± 0.0050" in verdict(summary(0.005, 0.005), args)[0]
+    assert "cannot tell the methods apart" in verdict(summary(0.01, None, 1), args)[0]
+    assert "fine-tuned from an encoder" in verdict(summary(0.0, 0.1), args, {"x": 1})[1]
+    assert "trained from scratch" in verdict(summary(0.0, 0.1), args, None)[1]
+
+
+def test_plots_are_png_files(demo):
+    for path in demo["report"]["plots"].values():
+        path = demo["clone"] / path
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_selected_model_is_a_hub_ready_folder_with_the_measured_map(demo):
+    report = demo["report"]
+    folder = demo["clone"] / report["selected_model"]["folder"]
+    names = {p.name for p in folder.iterdir()}
+    assert {"model.safetensors", "config.json", "preprocessor_config.json", "README.md",
+            "modeling_cr_audiomae.py", "configuration_cr_audiomae.py"} <= names
+    assert "AutoModelForAudioClassification" in json.loads((folder / "config.json").read_text())["auto_map"]
+    # chosen on validation among the baseline and CR runs (never on test)
+    best = max(report["runs"], key=lambda r: r["best_val_mAP"])
+    assert (report["selected_model"]["method"], report["selected_model"]["seed"]) == (best["method"], best["seed"])
+    card = (folder / "README.md").read_text()
+    assert f"{round(best['test_mAP'], 4)}" in card and "embedded demo set" in card
+    # the saved extractor windows files at the training length (1.28 s scenes: 128 frames)
+    assert json.loads((folder / "preprocessor_config.json").read_text())["max_length"] == 128
+
+
+def test_tagging_ran_in_a_fresh_process_from_remote_code(demo):
+    report = demo["report"]
+    lines = [line for line in demo["stdout"].splitlines() if line.startswith("Top tags for ")]
+    assert len(lines) == 2 and lines[0].startswith("Top tags for speech_female.ogg ")
+    for line in lines:
         assert "(fresh process, CRAudioMAEForAudioClassification from remote code): " in line
         assert len(line.split("remote code): ")[1].split(", ")) == 5  # top-5 tags with scores
-    report = json.loads((clone / "demo_output" / "metrics.json").read_text())
-    assert report["selected_model"]["folder"] == "demo_output/model"  # the relative path a user gave
-    assert all(t["hf_audio_cr_imported"] is False for t in report["tagging"])
-    assert (clone / "demo_output" / "model" / "model.safetensors").is_file()
+    speech, drum = report["tagging"]
+    assert Path(speech["audio"]) == (demo["clone"] / "hf_audio_cr" / "demo" / "audio" / "speech_female.ogg").resolve()
+    test_recordings = json.loads((demo["out"] / "data" / "metadata.json").read_text())["splits"]["test"]["source_recordings"]
+    assert drum["audio"] in test_recordings and "/GMRockKit/" in drum["audio"]  # held out from training
+    for tagged in (speech, drum):
+        assert tagged["hf_audio_cr_imported"] is False and tagged["model_module"].startswith("transformers_modules")
+        assert len(tagged["tags"]) == 5 and all(0.0 < t["score"] < 1.0 for t in tagged["tags"])  # sigmoid scores

@@ -464,11 +464,14 @@ def run_study(args: StudyArguments) -> dict:
             record = json.loads(line)
             if record.get("fingerprint") == fingerprint:
                 finished[(record["setting"], record["seed"])] = record
-    data = {}
-    if "scenes" in args.tasks:
-        data["scenes"] = scene_features(args, Path(args.data_dir) if args.data_dir else output / "scenes_data")
-    if "fsdd" in args.tasks:
-        data["fsdd"] = fsdd_features(args)
+    data = {}  # features of a task, computed on its first unfinished run (a rerun of a finished study needs none)
+
+    def task_data(task: str) -> Dict[str, list]:
+        if task not in data:
+            data[task] = (scene_features(args, Path(args.data_dir) if args.data_dir else output / "scenes_data")
+                          if task == "scenes" else fsdd_features(args))
+        return data[task]
+
     runs = []
     todo = plan(args)
     for index, (task, name, spec, seed) in enumerate(todo, 1):
@@ -478,7 +481,7 @@ def run_study(args: StudyArguments) -> dict:
         slug = name.replace(" ", "_").replace("=", "").replace("λ", "l").replace(".", "")
         run_dir = output / "runs" / (f"pretrain-seed{seed}" if name == PRETRAIN else f"{slug}-seed{seed}")
         print(f"[{index}/{len(todo)}] {name} seed {seed}", flush=True)
-        record = train_run(args, task, name, spec, seed, data[task], run_dir)
+        record = train_run(args, task, name, spec, seed, task_data(task), run_dir)
         record["fingerprint"] = fingerprint
         print(f"    val {record['best_val']:.4f} test {record['test']:.4f} prob std {record['test_prob_std']:.3f} "
               f"({record['train_seconds']:.0f} s)", flush=True)
