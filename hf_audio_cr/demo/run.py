@@ -58,7 +58,7 @@ class DemoArguments:
     train_scenes: int = field(default=64, metadata={"help": "Labeled training scenes baseline and CR fine-tune on."})
     pretrain_scenes: int = field(default=256, metadata={
         "help": "Other training scenes (same training recordings, other mixtures) a λ=0 model is trained on first "
-                "(seed SEED); baseline and CR start from it. 0: both from scratch."})
+                "(with the first seed); baseline and CR start from it. 0: both from scratch."})
     validation_scenes: int = field(default=128, metadata={"help": "Validation scenes (checkpoint and model choice)."})
     test_scenes: int = field(default=480, metadata={"help": "Test scenes (the table), scored once per run."})
     max_steps: int = field(default=200, metadata={"help": "Optimizer steps per run (same budget for both methods)."})
