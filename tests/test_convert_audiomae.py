@@ -224,7 +224,8 @@ def test_fork_556_head_rows_are_put_in_the_package_order(marked_556_checkpoint, 
         logits = model(recorded["fbank"]).logits
     fork_logits = recorded["pooled"] @ original["head.weight"].T + original["head.bias"]
     order = torch.tensor([source_row[mid] for mid in ours])
-    assert (logits - fork_logits[:, order]).abs().max().item() <= 1e-5
+    # logits near 400: one float32 step there is 3e-5, so the bound is relative (two matmul kernels, one CPU)
+    torch.testing.assert_close(logits, fork_logits[:, order], rtol=1e-6, atol=1e-5)
 
 
 def test_head_order_from_a_label_csv_and_clear_errors(marked_556_checkpoint, tmp_path):
