@@ -14,7 +14,6 @@ per-dataset values. Batches come from ``HEARPretrainingCollator`` (stages 1-2) o
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +25,7 @@ from hf_audio_cr.data.quality import BadAudioError
 from hf_audio_cr.models.hear import compute_mask_time_indices
 from .hear_losses import hear_tokenizer_loss, masked_acoustic_modeling_loss
 from .hear_teachers import HEARTeacher
+from .loss_terms import LossTermsMixin
 
 HEAR_VARIANTS = ("full", "without_spectrum", "transfer", "scratch")
 
@@ -209,35 +209,14 @@ class HEARPretrainingCollator(AudioClassificationCollator):
 # ----------------------------------------------------------------------------------------------------------------
 # Trainers
 # ----------------------------------------------------------------------------------------------------------------
-class _LossTermsMixin:
-    """Logs the mean of each recorded loss term since the last log next to ``loss`` (averaged over processes)."""
+class _SelfSupervisedTrainer(LossTermsMixin, Trainer):
+    """Stages 1-2: the objective's terms are logged in training and evaluation, and evaluation reports the
+    self-supervised objective itself (no logits to score)."""
 
     # compute_loss returns a per-batch mean: the Trainer divides it for gradient accumulation.
     loss_is_scaled_for_ga = False
 
-    def _record(self, **terms):
-        if not hasattr(self, "_loss_terms"):
-            self._loss_terms = defaultdict(list)
-        for name, value in terms.items():
-            self._loss_terms[name].append(torch.as_tensor(value, dtype=torch.float32).detach())
-
-    def _extra_logs(self) -> dict:
-        return {}
-
-    def log(self, logs, start_time=None):
-        if "loss" in logs:
-            terms = getattr(self, "_loss_terms", None)
-            if terms:
-                names = sorted(terms)
-                means = torch.stack([torch.stack(terms[n]).to(self.args.device).mean() for n in names])
-                means = self.accelerator.reduce(means, reduction="mean")
-                logs.update({n: round(v, 6) for n, v in zip(names, means.tolist())})
-                terms.clear()
-            logs.update(self._extra_logs())
-        super().log(logs, start_time)
-
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        # self-supervised objectives: evaluation reports the training objective itself
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
@@ -254,7 +233,7 @@ class GumbelTemperatureCallback(TrainerCallback):
         model.anneal_gumbel_temperature(1)
 
 
-class HEARTokenizerTrainer(_LossTermsMixin, Trainer):
+class HEARTokenizerTrainer(_SelfSupervisedTrainer):
     """Stage 1: ``HEARTokenizerModel`` trained with Eq. 1.
 
     ``compute_loss`` runs the tokenizer (Gumbel-softmax codes while training), gets the teacher's features at
@@ -321,21 +300,19 @@ class HEARTokenizerTrainer(_LossTermsMixin, Trainer):
             beta=self.args.distillation_weight,
             gamma=self.args.diversity_weight,
         )
-        if model.training:
-            codes = outputs.codes[token_mask]
-            self._record(
-                reconstruction_loss=terms.reconstruction_loss,
-                distillation_loss=terms.distillation_loss,
-                diversity_loss=terms.diversity_loss,
-                codes_used=torch.unique(codes).numel(),
-            )
+        self._record(
+            reconstruction_loss=terms.reconstruction_loss,
+            distillation_loss=terms.distillation_loss,
+            diversity_loss=terms.diversity_loss,
+            codes_used=torch.unique(outputs.codes[token_mask]).numel(),
+        )
         return (terms.loss, outputs) if return_outputs else terms.loss
 
     def _extra_logs(self) -> dict:
         return {"gumbel_temperature": round(self.accelerator.unwrap_model(self.model).gumbel_temperature, 6)}
 
 
-class HEARMAMTrainer(_LossTermsMixin, Trainer):
+class HEARMAMTrainer(_SelfSupervisedTrainer):
     """Stage 2: masked acoustic modeling (Sec. II-C) of a ``HEARForMaskedAcousticModeling``.
 
     The frozen ``acoustic_tokenizer`` (a stage-1 ``HEARTokenizerModel``, eval mode, no gradient) turns each batch into
@@ -367,12 +344,11 @@ class HEARMAMTrainer(_LossTermsMixin, Trainer):
         mask_time_indices = compute_mask_time_indices(token_mask, self.mask_time_prob)
         outputs = model(input_values=input_values, attention_mask=attention_mask, mask_time_indices=mask_time_indices)
         loss = masked_acoustic_modeling_loss(outputs.logits, codes, mask_time_indices)
-        if model.training:
-            predicted = outputs.logits.detach().argmax(-1)[mask_time_indices]
-            self._record(
-                masked_accuracy=(predicted == codes[mask_time_indices]).float().mean() if predicted.numel() else 0.0,
-                mask_ratio=mask_time_indices.sum() / token_mask.sum().clamp_min(1),
-            )
+        predicted = outputs.logits.detach().argmax(-1)[mask_time_indices]
+        self._record(
+            masked_accuracy=(predicted == codes[mask_time_indices]).float().mean() if predicted.numel() else 0.0,
+            mask_ratio=mask_time_indices.sum() / token_mask.sum().clamp_min(1),
+        )
         return (loss, outputs) if return_outputs else loss
 
 
