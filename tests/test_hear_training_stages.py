@@ -15,13 +15,14 @@ from hf_audio_cr.models.hear import (
     HEARTokenizerConfig,
     HEARTokenizerModel,
 )
-from hf_audio_cr.training.hear_downstream import build_hear_classifier, esc50_cross_validate, finetune_and_evaluate
+from hf_audio_cr.data import HEARPretrainingCollator
+from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds
+from hf_audio_cr.models.hear_variants import build_hear_classifier
 from hf_audio_cr.training.hear_teachers import CRAudioMAETeacher, add_teacher_features
 from hf_audio_cr.training.hear_trainers import (
     HEARFineTuningArguments,
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
-    HEARPretrainingCollator,
     HEARTokenizerTrainer,
     HEARTokenizerTrainingArguments,
 )
@@ -179,7 +180,7 @@ def test_esc50_five_fold_cross_validation_reports_mean_and_std(esc50, tmp_path):
     args = HEARFineTuningArguments(
         output_dir=str(tmp_path), variant="scratch", max_steps=2, learning_rate=1e-3, **COMMON
     )
-    summary = esc50_cross_validate(args, esc50, config_overrides=TINY_HEAR)
+    summary = finetune_esc50_folds(args, esc50, config_overrides=TINY_HEAR)
     accuracies = [summary["fold_accuracy"][str(k)] for k in range(1, 6)]
     assert summary["num_folds"] == 5 and all(a in (0.0, 0.5, 1.0) for a in accuracies)  # 2 test clips per fold
     assert summary["accuracy_mean"] == pytest.approx(np.mean(accuracies))
