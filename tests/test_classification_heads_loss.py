@@ -6,14 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hf_audio_cr import (
-    AudioMAEFeatureExtractor,
-    CRAudioMAEConfig,
-    CRAudioMAEForAudioClassification,
-    HEARConfig,
-    HEARFeatureExtractor,
-    HEARForAudioClassification,
-)
+from hf_audio_cr.models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
 
 CLIPS = ("robin.ogg", "trumpet.ogg", "speech_female.ogg")
 TINY_CR = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
