@@ -26,6 +26,7 @@ from .data import (
     AudioQualityPolicy,
     AudioSetTargets,
     BadAudioError,
+    HEARPretrainingCollator,
     audioset_id2label,
     audioset_label_set,
     load_audioset,
@@ -40,7 +41,6 @@ from .training import (
     HEARFineTuningTrainer,
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
-    HEARPretrainingCollator,
     HEARTeacher,
     HEARTokenizerTrainer,
     HEARTokenizerTrainingArguments,
@@ -50,11 +50,11 @@ from .training import (
     build_hear_classifier,
     compute_accuracy,
     consistency_loss,
-    esc50_cross_validate,
     exit_distributed_run,
     load_teacher,
     make_views,
 )
+from .experiments.hear_downstream import finetune_esc50_folds
 from .export import OnnxAudioClassifier, export_onnx
 # the pipeline every saved folder carries as remote code (one copy per model family, kept identical)
 from .models.cr_audiomae.pipeline_audio_classification import AudioFileClassificationPipeline, AudioFileError

@@ -54,7 +54,7 @@ def measure(folder: str, max_seconds: float, paper_size: bool) -> dict:
 
     from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, load_audiofolder
     from hf_audio_cr.models.hear import HEARFeatureExtractor
-    from hf_audio_cr.training.hear_downstream import build_hear_classifier
+    from hf_audio_cr.models.hear_variants import build_hear_classifier
     from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments, HEARFineTuningTrainer
 
     torch.manual_seed(0)

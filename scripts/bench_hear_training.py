@@ -26,8 +26,9 @@ from hf_audio_cr.models.hear import (  # noqa: E402
     HEARTokenizerModel,
 )
 from hf_audio_cr.training.hear_teachers import ASTTeacher  # noqa: E402
+from hf_audio_cr.data import HEARPretrainingCollator  # noqa: E402
 from hf_audio_cr.training.hear_trainers import (  # noqa: E402
-    HEARFineTuningArguments, HEARFineTuningTrainer, HEARMAMTrainer, HEARMAMTrainingArguments, HEARPretrainingCollator,
+    HEARFineTuningArguments, HEARFineTuningTrainer, HEARMAMTrainer, HEARMAMTrainingArguments,
     HEARTokenizerTrainer, HEARTokenizerTrainingArguments,
 )
 

@@ -10,14 +10,9 @@ import sys
 
 from transformers import HfArgumentParser
 
-from hf_audio_cr.training.hear_downstream import (
-    HEARDownstreamDataArguments,
-    esc50_cross_validate,
-    finetune_and_evaluate,
-    format_cross_validation,
-    load_downstream,
-)
-from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments, parse_yaml_and_cli
+from hf_audio_cr.data import load_downstream
+from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds, format_cross_validation
+from hf_audio_cr.training.hear_trainers import HEARDownstreamDataArguments, HEARFineTuningArguments, parse_yaml_and_cli
 
 
 def main(argv):
@@ -25,7 +20,7 @@ def main(argv):
     data_args, args = parse_yaml_and_cli(parser, argv)
     dataset = load_downstream(data_args.task, data_args.data_path)
     if data_args.task == "esc50":
-        summary = esc50_cross_validate(
+        summary = finetune_esc50_folds(
             args, dataset["train"], data_args.test_folds, data_args.config_overrides, max_seconds=data_args.max_seconds
         )
         if args.process_index == 0:

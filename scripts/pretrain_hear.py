@@ -7,22 +7,20 @@ import sys
 
 from transformers import HfArgumentParser, set_seed
 
-from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
+from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy, HEARPretrainingCollator, load_pretraining_audio
 from hf_audio_cr.models.hear import (
     HEARConfig,
     HEARFeatureExtractor,
     HEARForMaskedAcousticModeling,
     HEARTokenizerModel,
 )
+from hf_audio_cr.models.hear_variants import check_config_overrides
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
 from hf_audio_cr.paths import check_local_or_hub
 from hf_audio_cr.training.hear_trainers import (
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
-    HEARPretrainingCollator,
     HEARPretrainingDataArguments,
-    check_config_overrides,
-    load_pretraining_audio,
     parse_yaml_and_cli,
 )
 
@@ -42,8 +40,9 @@ def main(argv):
     collator = HEARPretrainingCollator(
         feature_extractor, max_seconds=data_args.max_seconds, quality=quality
     )
+    dataset = load_pretraining_audio(data_args.dataset, data_args.data_path, data_args.audioset_config)
     trainer = HEARMAMTrainer(
-        model=model, args=args, train_dataset=load_pretraining_audio(data_args), data_collator=collator,
+        model=model, args=args, train_dataset=dataset, data_collator=collator,
         acoustic_tokenizer=tokenizer, processing_class=feature_extractor, callbacks=[AudioQualityCallback(quality)],
     )
     trainer.train(resume_from_checkpoint=resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir))

@@ -7,17 +7,15 @@ import sys
 
 from transformers import HfArgumentParser, set_seed
 
-from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
+from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy, HEARPretrainingCollator, load_pretraining_audio
 from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
+from hf_audio_cr.models.hear_variants import check_config_overrides
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
 from hf_audio_cr.training.hear_teachers import add_teacher_features, load_teacher
 from hf_audio_cr.training.hear_trainers import (
-    HEARPretrainingCollator,
     HEARPretrainingDataArguments,
     HEARTokenizerTrainer,
     HEARTokenizerTrainingArguments,
-    check_config_overrides,
-    load_pretraining_audio,
     parse_yaml_and_cli,
 )
 
@@ -36,7 +34,7 @@ def main(argv):
         overrides["teacher_hidden_size"] = teacher.hidden_size
     set_seed(args.seed)  # before the model: one seed, one set of initial weights
     model = HEARTokenizerModel(HEARTokenizerConfig(**overrides))
-    dataset = load_pretraining_audio(data_args)
+    dataset = load_pretraining_audio(data_args.dataset, data_args.data_path, data_args.audioset_config)
     if teacher is not None and data_args.precompute_teacher_features:
         with args.main_process_first(desc="teacher features"):
             dataset = add_teacher_features(dataset, teacher.to(args.device))

@@ -21,7 +21,7 @@ from hf_audio_cr.models.hear.convert_hear_checkpoint import (
     model_class,
     normalise_layout,
 )
-from hf_audio_cr.training.hear_downstream import build_hear_classifier
+from hf_audio_cr.models.hear_variants import build_hear_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "fixtures" / "reference"

@@ -15,13 +15,14 @@ from hf_audio_cr.models.hear import (
     HEARTokenizerConfig,
     HEARTokenizerModel,
 )
-from hf_audio_cr.training.hear_downstream import build_hear_classifier, esc50_cross_validate, finetune_and_evaluate
+from hf_audio_cr.data import HEARPretrainingCollator
+from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds
+from hf_audio_cr.models.hear_variants import build_hear_classifier
 from hf_audio_cr.training.hear_teachers import CRAudioMAETeacher, add_teacher_features
 from hf_audio_cr.training.hear_trainers import (
     HEARFineTuningArguments,
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
-    HEARPretrainingCollator,
     HEARTokenizerTrainer,
     HEARTokenizerTrainingArguments,
 )
@@ -73,6 +74,9 @@ def test_tokenizer_stage_loss_falls_and_temperature_anneals_per_optimizer_step(d
     assert model.gumbel_temperature == pytest.approx(2.0 * 0.99**15, rel=1e-5)
     assert losses(trainer, "gumbel_temperature")[0] == pytest.approx(2.0 * 0.99**3, rel=1e-5)
     assert not any(p.requires_grad for p in teacher.parameters())
+    metrics = trainer.evaluate(dataset)
+    assert all(metrics[f"eval_{term}"] >= 0 for term in ("reconstruction_loss", "distillation_loss", "diversity_loss"))
+    assert 1 <= metrics["eval_codes_used"] <= model.config.codebook_size and "eval_gumbel_temperature" not in metrics
 
 
 def test_precomputed_teacher_features_follow_the_crop(dataset, teacher, tmp_path):
@@ -114,7 +118,9 @@ def test_mam_stage_loss_falls_with_40_percent_masking(dataset, tmp_path):
     assert all(0.3 < r < 0.5 for r in losses(trainer, "mask_ratio"))
     assert np.mean(losses(trainer, "masked_accuracy")[-2:]) > losses(trainer, "masked_accuracy")[0]
     assert all(torch.equal(before[k], v) for k, v in tokenizer.state_dict().items())  # frozen
-    assert np.isfinite(trainer.evaluate(dataset)["eval_loss"])  # evaluation reports the same objective
+    metrics = trainer.evaluate(dataset)  # evaluation reports the same objective, with its terms
+    assert np.isfinite(metrics["eval_loss"]) and 0.3 < metrics["eval_mask_ratio"] < 0.5
+    assert 0.0 <= metrics["eval_masked_accuracy"] <= 1.0
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +180,7 @@ def test_esc50_five_fold_cross_validation_reports_mean_and_std(esc50, tmp_path):
     args = HEARFineTuningArguments(
         output_dir=str(tmp_path), variant="scratch", max_steps=2, learning_rate=1e-3, **COMMON
     )
-    summary = esc50_cross_validate(args, esc50, config_overrides=TINY_HEAR)
+    summary = finetune_esc50_folds(args, esc50, config_overrides=TINY_HEAR)
     accuracies = [summary["fold_accuracy"][str(k)] for k in range(1, 6)]
     assert summary["num_folds"] == 5 and all(a in (0.0, 0.5, 1.0) for a in accuracies)  # 2 test clips per fold
     assert summary["accuracy_mean"] == pytest.approx(np.mean(accuracies))

@@ -77,7 +77,7 @@ def test_views_run_as_one_batched_forward_with_eq6_loss(rows, tmp_path):
     loss = trainer.compute_loss(model, batch_of(rows))
     handle.remove()
     assert calls == [3 * 4]
-    bce, cr = trainer._loss_terms["bce_loss"][-1], trainer._loss_terms["cr_loss"][-1]
+    bce, cr = trainer._metrics["train"]["bce_loss"][-1], trainer._metrics["train"]["cr_loss"][-1]
     assert cr > 0 and torch.allclose(loss, bce + 2.0 * cr)
 
 
@@ -96,6 +96,30 @@ def test_training_logs_bce_and_cr_terms_and_loss_falls(rows, tmp_path):
     for entry in logs:
         assert {"bce_loss", "cr_loss"} <= entry.keys()
         assert entry["loss"] == pytest.approx(entry["bce_loss"] + 1.0 * entry["cr_loss"], rel=1e-3, abs=1e-4)
+
+
+def test_evaluation_logs_the_eq6_terms_and_keeps_the_clean_score_and_the_training_draws(rows, tmp_path):
+    def run(eval_loss_terms):
+        args = cr_args(tmp_path, max_steps=4, num_views=3, cr_weight=1.0, seed=0, eval_strategy="steps", eval_steps=2,
+                       per_device_eval_batch_size=5, eval_loss_terms=eval_loss_terms)
+        trainer = CRTrainer(model=tiny_model(), args=args, train_dataset=rows, eval_dataset=rows)
+        trainer.train()
+        return trainer, trainer.state.log_history
+
+    trainer, history = run(eval_loss_terms=True)
+    evaluations = [entry for entry in history if "eval_loss" in entry]
+    assert len(evaluations) == 2
+    for entry in evaluations:
+        assert entry["eval_bce_loss"] > 0 and entry["eval_cr_loss"] > 0
+        assert {"eval_pred_std", "eval_view_gap", "eval_view_agreement"} <= entry.keys()
+        assert "bce_loss" not in entry  # training terms stay in the training logs
+    test = trainer.evaluate(rows, metric_key_prefix="test")  # the evaluation's own prefix
+    assert test["test_bce_loss"] > 0 and test["test_cr_loss"] > 0 and "eval_cr_loss" not in test
+    # the views are extra: the clean score and the training run (its augmentation draws) are those without them
+    _, plain = run(eval_loss_terms=False)
+    assert [e["eval_loss"] for e in plain if "eval_loss" in e] == [e["eval_loss"] for e in evaluations]
+    assert [e["loss"] for e in plain if "loss" in e] == [e["loss"] for e in history if "loss" in e]
+    assert not any("eval_cr_loss" in e for e in plain)
 
 
 def test_evaluation_runs_clean_input_once_and_scores_527_columns(rows, tmp_path):

@@ -23,14 +23,11 @@ from hf_audio_cr.data import (
     load_voxceleb1,
 )
 from hf_audio_cr.models.hear import HEARFeatureExtractor
-from hf_audio_cr.training.hear_downstream import build_hear_classifier, compute_accuracy, finetune_and_evaluate
-from hf_audio_cr.training.hear_trainers import (
-    HEARFineTuningArguments,
-    HEARFineTuningTrainer,
-    HEARPretrainingCollator,
-    HEARPretrainingDataArguments,
-    load_pretraining_audio,
-)
+from hf_audio_cr.data import HEARPretrainingCollator, load_pretraining_audio
+from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate
+from hf_audio_cr.models.hear_variants import build_hear_classifier
+from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments, HEARFineTuningTrainer
+from hf_audio_cr.training.metrics import compute_accuracy
 
 ALSA = Path("/usr/share/sounds/alsa")
 TEXT = "This is a README, not audio.\n"
@@ -157,7 +154,7 @@ def test_hear_folder_loader_for_stages_1_and_2_skips_broken_files(tmp_path):
     for name in ("Crash-Hard", "Bell-Hard", "Kick-Hard"):
         shutil.copy(DRUMS / f"{name}.wav", tmp_path / f"{name}.wav")
     break_files(tmp_path)
-    dataset = load_pretraining_audio(HEARPretrainingDataArguments(dataset=str(tmp_path)))
+    dataset = load_pretraining_audio(str(tmp_path))
     policy = AudioQualityPolicy(min_seconds=0.2)
     collator = HEARPretrainingCollator(HEARFeatureExtractor(), max_seconds=1.28, quality=policy)
     batches = list(torch.utils.data.DataLoader(dataset, batch_size=5, collate_fn=collator))

@@ -1,4 +1,5 @@
-"""Data: AudioSet streaming and label sets, downstream sets, the bad-audio policy and the batching collator."""
+"""Data: AudioSet streaming and label sets, downstream and pre-training sets, the bad-audio policy and the batching
+collators."""
 from .audioset import (
     AUDIOSET_HUB_ID,
     AUDIOSET_REVISION,
@@ -11,7 +12,7 @@ from .audioset import (
     write_audio_parquet,
     write_audioset_parquet,
 )
-from .collate import AudioClassificationCollator
+from .collate import AudioClassificationCollator, HEARPretrainingCollator
 from .quality import (
     BAD_AUDIO_KINDS,
     AudioQualityCallback,
@@ -23,6 +24,7 @@ from .quality import (
     with_safe_audio,
 )
 from .downstream import (
+    DOWNSTREAM_TASKS,
     ESC50_CLASSES,
     FSDD_DIGITS,
     FSDD_SPEAKERS,
@@ -33,9 +35,11 @@ from .downstream import (
     fsdd_leave_one_speaker_out,
     fsdd_speaker_folds,
     load_audiofolder,
+    load_downstream,
     load_esc50,
     load_fsdd,
     load_speech_commands,
     load_voxceleb1,
     write_fsdd_parquet,
 )
+from .pretraining import load_pretraining_audio

@@ -1,4 +1,9 @@
-"""Batching: rows of waveforms -> one batched feature-extractor call per step."""
+"""Batching: rows of waveforms -> one batched feature-extractor call per step.
+
+``AudioClassificationCollator`` (fine-tuning: features + labels, evaluation windows of long clips) and
+``HEARPretrainingCollator`` (HEAR stages 1-2: log-Mel frames cut on token boundaries, teacher inputs) read each
+row the same way (``_decode_rows``: one quality check and decode per clip, rejected clips skipped and counted).
+"""
 from __future__ import annotations
 
 import random
@@ -132,6 +137,40 @@ class AudioClassificationCollator:
             wave = wave[start : start + size]
         return wave
 
+    def _read_clip(self, audio, clip_id, unknown_labels=()) -> Optional[np.ndarray]:
+        """One clip's waveform (None: rejected by the policy); in training with ``max_seconds``, a random crop."""
+        if isinstance(audio, dict) and audio.get("checked"):  # AudioQualityPolicy.filter_dataset did it
+            wave = audio["array"]
+            if self.quality.mode == "train" and self._crop_samples and len(wave) > self._crop_samples:
+                start = self._random.randint(0, len(wave) - self._crop_samples)
+                wave = wave[start : start + self._crop_samples]
+            return wave
+        return self._check(audio, clip_id, unknown_labels)
+
+    def _decode_rows(self, rows: list) -> list:
+        """``(row, clip_id, waveform)`` of each row the quality policy keeps (``_read_clip`` once per row); raises
+        when a row has no audio column or when every clip of the batch is rejected."""
+        if not rows:
+            raise ValueError(f"{type(self).__name__} got an empty list of rows.")
+        kept = []
+        for position, row in enumerate(rows):
+            if self.audio_column not in row:
+                raise KeyError(
+                    f"row {position} has no {self.audio_column!r} column (columns: {sorted(row)}); with Trainer "
+                    "set remove_unused_columns=False so the audio reaches the collator."
+                )
+            clip_id = self._clip_id(row, position)
+            wave = self._read_clip(row[self.audio_column], clip_id, row.get("unknown_labels") or ())
+            if wave is not None:
+                kept.append((row, clip_id, wave))
+        if not kept:
+            raise BadAudioError(
+                f"every clip of this batch was rejected ({[self._clip_id(r, i) for i, r in enumerate(rows)]}); "
+                f"counts so far: {self.quality.counts()}. Use a larger batch or drop bad rows before batching "
+                "with AudioQualityPolicy.filter_dataset."
+            )
+        return kept
+
     def _extract_in_chunks(self, waves: list, rate: int, chunk: int = 16) -> dict:
         """Features of many evaluation windows, ``chunk`` at a time (the STFT's intermediates stay small), then
         right-padded with zeros to the longest -- what the extractor's own padding gives (padded frames are 0,
@@ -162,36 +201,10 @@ class AudioClassificationCollator:
         return [wave[start : start + size] for start in starts]
 
     def __call__(self, rows: list) -> dict:
-        if not rows:
-            raise ValueError("AudioClassificationCollator got an empty list of rows.")
+        kept = self._decode_rows(rows)
         label_column = self.label_column or next((c for c in ("labels", "label") if c in rows[0]), None)
-        waves, labels, clip_ids = [], [], []
-        for position, row in enumerate(rows):
-            if self.audio_column not in row:
-                raise KeyError(
-                    f"row {position} has no {self.audio_column!r} column (columns: {sorted(row)}); with Trainer "
-                    "set remove_unused_columns=False so the audio reaches the collator."
-                )
-            clip_id, audio = self._clip_id(row, position), row[self.audio_column]
-            if isinstance(audio, dict) and audio.get("checked"):  # AudioQualityPolicy.filter_dataset did it
-                wave = audio["array"]
-                if self.quality.mode == "train" and self._crop_samples and len(wave) > self._crop_samples:
-                    start = self._random.randint(0, len(wave) - self._crop_samples)
-                    wave = wave[start : start + self._crop_samples]
-            else:
-                wave = self._check(audio, clip_id, row.get("unknown_labels") or ())
-            if wave is None:
-                continue
-            waves.append(wave)
-            clip_ids.append(clip_id)
-            if label_column is not None:
-                labels.append(row[label_column])
-        if not waves:
-            raise BadAudioError(
-                f"every clip of this batch was rejected ({[self._clip_id(r, i) for i, r in enumerate(rows)]}); "
-                f"counts so far: {self.quality.counts()}. Use a larger batch or drop bad rows before batching "
-                "with AudioQualityPolicy.filter_dataset."
-            )
+        waves, clip_ids = [wave for _, _, wave in kept], [clip_id for _, clip_id, _ in kept]
+        labels = [row[label_column] for row, _, _ in kept] if label_column is not None else []
         rate = self.quality.sampling_rate
         window_to_clip = None
         if self.quality.mode == "eval" and self._crop_samples and any(len(w) > self._crop_samples for w in waves):
@@ -217,3 +230,78 @@ class AudioClassificationCollator:
         if self.return_clip_ids:
             batch["clip_ids"] = clip_ids
         return batch
+
+
+class HEARPretrainingCollator(AudioClassificationCollator):
+    """Rows with audio -> ``input_values`` / ``attention_mask`` log-Mel frames for HEAR's tokenizer and MAM stages.
+
+    Clips go through the data package's quality policy (skip-and-count while training) and are cut to
+    ``max_seconds`` (the paper's 6 s blocks; a random crop starting on a token boundary, or the first
+    ``max_seconds`` with ``random_crop=False``). With a ``teacher`` (a ``hf_audio_cr.training.HEARTeacher``) the
+    batch also carries the teacher's inputs (``teacher_*`` keys) and ``num_samples``; with precomputed
+    ``teacher_features`` / ``teacher_mask`` columns (``add_teacher_features``) those are cropped like the audio and
+    padded to the batch's token count.
+    """
+
+    def __init__(
+        self,
+        feature_extractor,
+        teacher=None,
+        max_seconds: Optional[float] = 6.0,
+        random_crop: bool = True,
+        seed: Optional[int] = None,
+        **kwargs,
+    ):
+        kwargs.setdefault("return_power_spectrum", False)  # stages 1-2 read only the log-Mel frames
+        super().__init__(feature_extractor, **kwargs)
+        # only the teacher's input features travel with the collator (into workers), never its weights
+        self.teacher_inputs = teacher.input_processor() if teacher is not None else None
+        self.max_seconds = max_seconds
+        self.random_crop = random_crop
+        # no seed: the global `random` module, which Trainer seeds per run and per DataLoader worker
+        self._random = random.Random(seed) if seed is not None else random
+        hop = getattr(feature_extractor, "hop_length", 160)
+        self.token_samples = 2 * hop  # crops start on token boundaries so precomputed features stay aligned
+
+    def _read_clip(self, audio, clip_id, unknown_labels=()) -> Optional[np.ndarray]:
+        # the whole clip (pre-training has no labels to check): __call__ crops it on a token boundary
+        if isinstance(audio, dict) and audio.get("checked"):
+            return audio["array"]
+        return self.quality.check(audio, clip_id=clip_id)
+
+    def _crop(self, wave: np.ndarray) -> tuple:
+        """-> (crop, first token index)."""
+        if self.max_seconds is None:
+            return wave, 0
+        size = int(self.max_seconds * self.quality.sampling_rate)
+        if len(wave) <= size:
+            return wave, 0
+        start_token = self._random.randint(0, (len(wave) - size) // self.token_samples) if self.random_crop else 0
+        start = start_token * self.token_samples
+        return wave[start : start + size], start_token
+
+    def __call__(self, rows: list) -> dict:
+        kept = self._decode_rows(rows)
+        crops = [self._crop(np.asarray(wave, dtype=np.float32)) for _, _, wave in kept]
+        waves, offsets = [wave for wave, _ in crops], [offset for _, offset in crops]
+        rate = self.quality.sampling_rate
+        features = self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt", **self.feature_extractor_kwargs)
+        batch = {"input_values": features["input_values"], "attention_mask": features["attention_mask"]}
+        if self.teacher_inputs is not None:
+            batch.update({f"teacher_{k}": v for k, v in self.teacher_inputs(waves).items()})
+            batch["num_samples"] = torch.tensor([len(w) for w in waves])
+        elif "teacher_features" in kept[0][0]:
+            batch.update(self._precomputed([row for row, _, _ in kept], offsets, features["input_values"].shape[1] // 2))
+        return batch
+
+    @staticmethod
+    def _precomputed(rows: list, offsets: list, num_tokens: int) -> dict:
+        first = np.asarray(rows[0]["teacher_features"], dtype=np.float32)
+        features = torch.zeros(len(rows), num_tokens, first.shape[-1])
+        mask = torch.zeros(len(rows), num_tokens, dtype=torch.bool)
+        for i, (row, offset) in enumerate(zip(rows, offsets)):
+            values = np.asarray(row["teacher_features"], dtype=np.float32)[offset : offset + num_tokens]
+            valid = np.asarray(row.get("teacher_mask", np.ones(len(values), bool)), dtype=bool)[offset : offset + num_tokens]
+            features[i, : len(values)] = torch.from_numpy(values)
+            mask[i, : len(valid)] = torch.from_numpy(valid)
+        return {"teacher_features": features, "teacher_mask": mask}

@@ -129,9 +129,10 @@ def esc50_folds(dataset: Union[DatasetDict, datasets.Dataset], test_fold: int) -
     )
 
 
-def esc50_cross_validation(dataset: Union[DatasetDict, datasets.Dataset]) -> list:
-    """The five ``(test_fold, DatasetDict(train, test))`` splits; report the mean accuracy over them."""
-    return [(fold, esc50_folds(dataset, fold)) for fold in (1, 2, 3, 4, 5)]
+def esc50_cross_validation(dataset: Union[DatasetDict, datasets.Dataset], test_folds=(1, 2, 3, 4, 5)) -> list:
+    """The ``(test_fold, DatasetDict(train, test))`` splits of ESC-50's 5-fold protocol (all five by default);
+    report the mean accuracy over them."""
+    return [(fold, esc50_folds(dataset, fold)) for fold in test_folds]
 
 
 # ----- Speech Commands ----------------------------------------------------------------------------------------
@@ -291,6 +292,26 @@ def load_audiofolder(path: PathLike, sampling_rate: int = 16000, **kwargs) -> Da
     require_folder(path, "load_audiofolder needs a local folder of <class>/<clip> (or <split>/<class>/<clip>) files.")
     dataset_dict = datasets.load_dataset("audiofolder", data_dir=os.fspath(path), **kwargs)
     return _finish(dataset_dict, sampling_rate)
+
+
+# ----- one entry point for HEAR's downstream tasks (scripts/finetune_hear.py) ---------------------------------------
+DOWNSTREAM_TASKS = ("esc50", "speech_commands_v1", "speech_commands_v2", "voxceleb1", "audiofolder")
+
+
+def load_downstream(task: str, data_path: Optional[str]) -> DatasetDict:
+    """The set of ``task`` (one of ``DOWNSTREAM_TASKS``) through the loaders above (audio at 16 kHz, ``label``
+    ClassLabel); only ESC-50 has a default source (the Hub's ``ashraq/esc50``)."""
+    if task not in DOWNSTREAM_TASKS:
+        raise ValueError(f"task must be one of {DOWNSTREAM_TASKS}, got {task!r}.")
+    if task == "esc50":
+        return load_esc50(data_path) if data_path else load_esc50()
+    if data_path is None:
+        raise ValueError(f"task={task!r} needs data_path (a local copy of the set).")
+    if task.startswith("speech_commands"):
+        return load_speech_commands(data_path, version=int(task[-1]))
+    if task == "voxceleb1":
+        return load_voxceleb1(data_path)
+    return load_audiofolder(data_path)
 
 
 # ----- Free Spoken Digit Dataset ------------------------------------------------------------------------------

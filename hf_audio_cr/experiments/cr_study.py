@@ -244,7 +244,7 @@ def train_run(args: StudyArguments, task: str, name: str, spec: dict, seed: int,
 
     from .. import CRAudioMAEForAudioClassification
     from ..training import CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer, audioset_compute_metrics
-    from ..training.hear_downstream import compute_accuracy
+    from ..training.metrics import compute_accuracy
 
     torch.set_num_threads(args.num_threads)
     set_seed(seed)

@@ -259,8 +259,8 @@ def _last_logged(log_history: list, key: str):
 
 def train_tokenizer(args: HEARStudyArguments, pool, teacher, output: Path) -> tuple:
     from hf_audio_cr import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
-    from hf_audio_cr.data import AudioQualityPolicy
-    from hf_audio_cr.training import HEARPretrainingCollator, HEARTokenizerTrainer, HEARTokenizerTrainingArguments
+    from hf_audio_cr.data import AudioQualityPolicy, HEARPretrainingCollator
+    from hf_audio_cr.training import HEARTokenizerTrainer, HEARTokenizerTrainingArguments
     from transformers import set_seed
 
     set_seed(args.seed)
@@ -317,8 +317,8 @@ def codebook_usage(tokenizer, clips: list, batch_size: int = 64) -> dict:
 
 def pretrain_acoustic_model(args: HEARStudyArguments, pool, tokenizer, output: Path) -> tuple:
     from hf_audio_cr import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling
-    from hf_audio_cr.data import AudioQualityPolicy
-    from hf_audio_cr.training import HEARMAMTrainer, HEARMAMTrainingArguments, HEARPretrainingCollator
+    from hf_audio_cr.data import AudioQualityPolicy, HEARPretrainingCollator
+    from hf_audio_cr.training import HEARMAMTrainer, HEARMAMTrainingArguments
     from transformers import set_seed
 
     set_seed(args.seed)

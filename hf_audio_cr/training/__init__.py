@@ -2,19 +2,19 @@
 from .augment import make_views, make_views_with_frames, mixup, random_erasing, spec_augment
 from .cr_trainer import CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer
 from .distributed import exit_distributed_run
-from .hear_downstream import build_hear_classifier, compute_accuracy, esc50_cross_validate
+from ..data.collate import HEARPretrainingCollator  # public here too: the HEAR stages' collator
+from ..models.hear_variants import build_hear_classifier
 from .hear_teachers import ASTTeacher, CRAudioMAETeacher, HEARTeacher, add_teacher_features, load_teacher
 from .hear_trainers import (
     HEARFineTuningArguments,
     HEARFineTuningTrainer,
     HEARMAMTrainer,
     HEARMAMTrainingArguments,
-    HEARPretrainingCollator,
     HEARTokenizerTrainer,
     HEARTokenizerTrainingArguments,
 )
 from .losses import consistency_loss, consistency_loss_for, softmax_consistency_loss
-from .metrics import AUDIOSET_MAP_PATH, audioset_compute_metrics, load_audioset_metric
+from .metrics import AUDIOSET_MAP_PATH, audioset_compute_metrics, compute_accuracy, load_audioset_metric
 from .sampling import AudiosetWeightedSampler, audioset_sample_weights
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "add_teacher_features",
     "build_hear_classifier",
     "compute_accuracy",
-    "esc50_cross_validate",
     "load_teacher",
     "audioset_compute_metrics",
     "audioset_sample_weights",

@@ -6,7 +6,6 @@ optimizer's parameter groups (layer-wise lr decay) and, for two streams, the unl
 """
 import math
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +17,7 @@ from transformers.utils import logging
 
 from .augment import make_views, make_views_with_frames, raw_zero_fill_value
 from .distributed import PerRankSeedCallback
+from .loss_terms import LossTermsMixin
 from .losses import MULTI_LABEL, SINGLE_LABEL, consistency_loss_for
 from .sampling import AudiosetWeightedSampler, audioset_sample_weights
 
@@ -83,6 +83,12 @@ class CRTrainingArguments(TrainingArguments):
         default=True,
         metadata={"help": "Log pred_std (probability std across the batch's clips), logit_std, view_gap and "
                           "view_agreement next to the loss terms (see CRTrainer)."},
+    )
+    eval_loss_terms: bool = field(
+        default=False,
+        metadata={"help": "Evaluation also logs Eq. 6's terms (eval_bce_loss, eval_cr_loss and the diagnostics) on "
+                          "num_views augmented views of each evaluation batch: one more forward of num_views times "
+                          "the batch per batch. The score (eval_loss, metrics) stays the clean input's."},
     )
     layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay: block i gets lr * decay^(L + 1 - i)."})
     weighted_sampling: bool = field(
@@ -176,7 +182,7 @@ def layer_decay_parameter_groups(model, learning_rate, weight_decay, layer_decay
     return list(groups.values())
 
 
-class CRTrainer(Trainer):
+class CRTrainer(LossTermsMixin, Trainer):
     """``Trainer`` whose training loss is Eq. 6: ``mean_views supervised loss + cr_weight * L_CR``.
 
     Works with any audio classifier whose ``input_values`` are ``[batch, frames, freq]`` features
@@ -189,7 +195,8 @@ class CRTrainer(Trainer):
     The form of the consistency term follows ``model.config.problem_type`` (inferred from the labels when
     unset, as transformers does): multi-label -> sigmoid BCE targets (Eq. 2-5) with BCE supervision on
     multi-hot float labels; single-label -> CR-CTC's softmax KL with cross-entropy on class ids (mixup mixes
-    their one-hot targets). Evaluation runs the clean input once.
+    their one-hot targets). Evaluation scores the clean input, once; with ``eval_loss_terms`` it also logs the
+    terms of Eq. 6 on views of each evaluation batch (``eval_bce_loss``, ``eval_cr_loss``, ...).
 
     Diagnostics (``log_diagnostics``), averaged over the logging period: ``pred_std`` — std across the
     batch's clips of each class's probability (view 1), mean over the classes present in the batch (all
@@ -211,7 +218,6 @@ class CRTrainer(Trainer):
                 "from); set weighted_sampling=False or load the training set with streaming=False."
             )
         self.add_callback(PerRankSeedCallback())  # each rank its own augmentation draws (seed + rank)
-        self._loss_terms = defaultdict(list)
         self.spec_augment_fill_value = self._spec_augment_fill_value()
 
     def _spec_augment_fill_value(self) -> float:
@@ -332,9 +338,8 @@ class CRTrainer(Trainer):
         }
         return terms
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if not model.training:  # evaluation: the clean input, once
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+    def _objective(self, model, inputs):
+        """Eq. 6 on ``num_views`` views of the batch: (loss, model outputs, the terms to log)."""
         labels = inputs.get("labels")
         problem = self.problem_type(model, labels) if labels is not None else MULTI_LABEL
         self._check_training_inputs(inputs, problem)
@@ -348,24 +353,25 @@ class CRTrainer(Trainer):
         cr = consistency_loss_for(problem)(logits.view(k, batch, -1))
         weight = self.args.cr_weight * self.current_cr_scale()
         loss = supervised + weight * cr if weight else supervised
-        self._record(bce_loss=supervised, cr_loss=cr, **self._diagnostics(logits.view(k, batch, -1), targets, problem))
+        terms = dict(bce_loss=supervised, cr_loss=cr, **self._diagnostics(logits.view(k, batch, -1), targets, problem))
         if self.args.cr_rampup_ratio > 0:
-            self._record(cr_weight=torch.tensor(weight))
+            terms["cr_weight"] = torch.tensor(weight)
+        return loss, outputs, terms
+
+    def _record_eval_terms(self, model, inputs):
+        """Eq. 6's terms on views of an evaluation batch; the forked RNG leaves the training draws as they were."""
+        devices = [self.args.device] if self.args.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            self._record(**self._objective(model, inputs)[2])
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not model.training:  # evaluation: the clean input, once
+            if self.args.eval_loss_terms and inputs.get("labels") is not None:
+                self._record_eval_terms(model, inputs)
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss, outputs, terms = self._objective(model, inputs)
+        self._record(**terms)
         return (loss, outputs) if return_outputs else loss
-
-    def _record(self, **terms):
-        for name, value in terms.items():
-            self._loss_terms[name].append(value.detach())
-
-    def log(self, logs, start_time=None):
-        # Training logs carry "loss": add the mean of each loss term since the last log, averaged over processes.
-        if "loss" in logs and self._loss_terms:
-            names = sorted(self._loss_terms)
-            means = torch.stack([torch.stack(self._loss_terms[n]).mean() for n in names])
-            means = self.accelerator.reduce(means, reduction="mean")
-            logs.update({n: round(v, 6) for n, v in zip(names, means.tolist())})
-            self._loss_terms.clear()
-        super().log(logs, start_time)
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = self.train_dataset if train_dataset is None else train_dataset

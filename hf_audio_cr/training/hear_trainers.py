@@ -5,29 +5,27 @@
 2. ``HEARMAMTrainer`` (+ ``HEARMAMTrainingArguments``): masked acoustic modeling of a
    ``HEARForMaskedAcousticModeling`` against the codes of a frozen tokenizer.
 3. ``HEARFineTuningTrainer`` (+ ``HEARFineTuningArguments``): downstream fine-tuning of
-   ``HEARForAudioClassification`` in the paper's four settings (``hear_downstream.build_hear_classifier``).
+   ``HEARForAudioClassification`` in the paper's four settings (``hf_audio_cr.models.hear_variants``).
 
 Each ``*Arguments`` class has the paper's optimisation settings as defaults; ``configs/hear/*.yaml`` hold the
-per-dataset values. Batches come from ``HEARPretrainingCollator`` (stages 1-2) or the data package's
-``AudioClassificationCollator`` with ``HEARFeatureExtractor`` (stage 3).
+per-dataset values; ``HEARPretrainingDataArguments`` / ``HEARDownstreamDataArguments`` are the scripts' data
+arguments. Batches come from the data package's ``HEARPretrainingCollator`` (stages 1-2) or
+``AudioClassificationCollator`` with ``HEARFeatureExtractor`` (stage 3); ``hf_audio_cr.experiments.hear_downstream``
+runs stage 3 and ESC-50's cross-validation.
 """
 from __future__ import annotations
 
-import random
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from hf_audio_cr.data.collate import AudioClassificationCollator
-from hf_audio_cr.data.quality import BadAudioError
-from hf_audio_cr.models.hear import compute_mask_time_indices
+from hf_audio_cr.data.downstream import DOWNSTREAM_TASKS
+from hf_audio_cr.models.hear import HEARConfig, compute_mask_time_indices
+from hf_audio_cr.models.hear_variants import HEAR_VARIANTS, check_config_overrides
 from .hear_losses import hear_tokenizer_loss, masked_acoustic_modeling_loss
 from .hear_teachers import HEARTeacher
-
-HEAR_VARIANTS = ("full", "without_spectrum", "transfer", "scratch")
+from .loss_terms import LossTermsMixin
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -114,130 +112,16 @@ class HEARFineTuningArguments(TrainingArguments):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Batching for stages 1-2
-# ----------------------------------------------------------------------------------------------------------------
-class HEARPretrainingCollator(AudioClassificationCollator):
-    """Rows with audio -> ``input_values`` / ``attention_mask`` log-Mel frames for the tokenizer and MAM stages.
-
-    Clips go through the data package's quality policy (skip-and-count while training) and are cut to
-    ``max_seconds`` (the paper's 6 s blocks; a random crop starting on a token boundary, or the first
-    ``max_seconds`` with ``random_crop=False``). With a ``teacher`` the batch also carries the teacher's inputs
-    (``teacher_*`` keys) and ``num_samples``; with precomputed ``teacher_features`` / ``teacher_mask`` columns
-    (``add_teacher_features``) those are cropped like the audio and padded to the batch's token count.
-    """
-
-    def __init__(
-        self,
-        feature_extractor,
-        teacher: HEARTeacher | None = None,
-        max_seconds: float | None = 6.0,
-        random_crop: bool = True,
-        seed: int | None = None,
-        **kwargs,
-    ):
-        kwargs.setdefault("return_power_spectrum", False)  # stages 1-2 read only the log-Mel frames
-        super().__init__(feature_extractor, **kwargs)
-        # only the teacher's input features travel with the collator (into workers), never its weights
-        self.teacher_inputs = teacher.input_processor() if teacher is not None else None
-        self.max_seconds = max_seconds
-        self.random_crop = random_crop
-        # no seed: the global `random` module, which Trainer seeds per run and per DataLoader worker
-        self._random = random.Random(seed) if seed is not None else random
-        hop = getattr(feature_extractor, "hop_length", 160)
-        self.token_samples = 2 * hop  # crops start on token boundaries so precomputed features stay aligned
-
-    def _crop(self, wave: np.ndarray) -> tuple[np.ndarray, int]:
-        """-> (crop, first token index)."""
-        if self.max_seconds is None:
-            return wave, 0
-        size = int(self.max_seconds * self.quality.sampling_rate)
-        if len(wave) <= size:
-            return wave, 0
-        start_token = self._random.randint(0, (len(wave) - size) // self.token_samples) if self.random_crop else 0
-        start = start_token * self.token_samples
-        return wave[start : start + size], start_token
-
-    def __call__(self, rows: list) -> dict:
-        if not rows:
-            raise ValueError("HEARPretrainingCollator got an empty list of rows.")
-        waves, kept, offsets = [], [], []
-        for position, row in enumerate(rows):
-            if self.audio_column not in row:
-                raise KeyError(
-                    f"row {position} has no {self.audio_column!r} column (columns: {sorted(row)}); with Trainer set "
-                    "remove_unused_columns=False so the audio reaches the collator."
-                )
-            audio = row[self.audio_column]
-            if isinstance(audio, dict) and audio.get("checked"):
-                wave = audio["array"]
-            else:
-                wave = self.quality.check(audio, clip_id=self._clip_id(row, position))
-            if wave is None:
-                continue
-            wave, offset = self._crop(np.asarray(wave, dtype=np.float32))
-            waves.append(wave)
-            kept.append(row)
-            offsets.append(offset)
-        if not waves:
-            raise BadAudioError(
-                f"every clip of this batch was rejected; counts so far: {self.quality.counts()}. Use a larger batch "
-                "or drop bad rows first with AudioQualityPolicy.filter_dataset."
-            )
-        rate = self.quality.sampling_rate
-        features = self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt", **self.feature_extractor_kwargs)
-        batch = {"input_values": features["input_values"], "attention_mask": features["attention_mask"]}
-        if self.teacher_inputs is not None:
-            batch.update({f"teacher_{k}": v for k, v in self.teacher_inputs(waves).items()})
-            batch["num_samples"] = torch.tensor([len(w) for w in waves])
-        elif "teacher_features" in kept[0]:
-            batch.update(self._precomputed(kept, offsets, features["input_values"].shape[1] // 2))
-        return batch
-
-    @staticmethod
-    def _precomputed(rows: list, offsets: list, num_tokens: int) -> dict:
-        first = np.asarray(rows[0]["teacher_features"], dtype=np.float32)
-        features = torch.zeros(len(rows), num_tokens, first.shape[-1])
-        mask = torch.zeros(len(rows), num_tokens, dtype=torch.bool)
-        for i, (row, offset) in enumerate(zip(rows, offsets)):
-            values = np.asarray(row["teacher_features"], dtype=np.float32)[offset : offset + num_tokens]
-            valid = np.asarray(row.get("teacher_mask", np.ones(len(values), bool)), dtype=bool)[offset : offset + num_tokens]
-            features[i, : len(values)] = torch.from_numpy(values)
-            mask[i, : len(valid)] = torch.from_numpy(valid)
-        return {"teacher_features": features, "teacher_mask": mask}
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Trainers
 # ----------------------------------------------------------------------------------------------------------------
-class _LossTermsMixin:
-    """Logs the mean of each recorded loss term since the last log next to ``loss`` (averaged over processes)."""
+class _SelfSupervisedTrainer(LossTermsMixin, Trainer):
+    """Stages 1-2: the objective's terms are logged in training and evaluation, and evaluation reports the
+    self-supervised objective itself (no logits to score)."""
 
     # compute_loss returns a per-batch mean: the Trainer divides it for gradient accumulation.
     loss_is_scaled_for_ga = False
 
-    def _record(self, **terms):
-        if not hasattr(self, "_loss_terms"):
-            self._loss_terms = defaultdict(list)
-        for name, value in terms.items():
-            self._loss_terms[name].append(torch.as_tensor(value, dtype=torch.float32).detach())
-
-    def _extra_logs(self) -> dict:
-        return {}
-
-    def log(self, logs, start_time=None):
-        if "loss" in logs:
-            terms = getattr(self, "_loss_terms", None)
-            if terms:
-                names = sorted(terms)
-                means = torch.stack([torch.stack(terms[n]).to(self.args.device).mean() for n in names])
-                means = self.accelerator.reduce(means, reduction="mean")
-                logs.update({n: round(v, 6) for n, v in zip(names, means.tolist())})
-                terms.clear()
-            logs.update(self._extra_logs())
-        super().log(logs, start_time)
-
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        # self-supervised objectives: evaluation reports the training objective itself
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
@@ -254,7 +138,7 @@ class GumbelTemperatureCallback(TrainerCallback):
         model.anneal_gumbel_temperature(1)
 
 
-class HEARTokenizerTrainer(_LossTermsMixin, Trainer):
+class HEARTokenizerTrainer(_SelfSupervisedTrainer):
     """Stage 1: ``HEARTokenizerModel`` trained with Eq. 1.
 
     ``compute_loss`` runs the tokenizer (Gumbel-softmax codes while training), gets the teacher's features at
@@ -321,21 +205,19 @@ class HEARTokenizerTrainer(_LossTermsMixin, Trainer):
             beta=self.args.distillation_weight,
             gamma=self.args.diversity_weight,
         )
-        if model.training:
-            codes = outputs.codes[token_mask]
-            self._record(
-                reconstruction_loss=terms.reconstruction_loss,
-                distillation_loss=terms.distillation_loss,
-                diversity_loss=terms.diversity_loss,
-                codes_used=torch.unique(codes).numel(),
-            )
+        self._record(
+            reconstruction_loss=terms.reconstruction_loss,
+            distillation_loss=terms.distillation_loss,
+            diversity_loss=terms.diversity_loss,
+            codes_used=torch.unique(outputs.codes[token_mask]).numel(),
+        )
         return (terms.loss, outputs) if return_outputs else terms.loss
 
     def _extra_logs(self) -> dict:
         return {"gumbel_temperature": round(self.accelerator.unwrap_model(self.model).gumbel_temperature, 6)}
 
 
-class HEARMAMTrainer(_LossTermsMixin, Trainer):
+class HEARMAMTrainer(_SelfSupervisedTrainer):
     """Stage 2: masked acoustic modeling (Sec. II-C) of a ``HEARForMaskedAcousticModeling``.
 
     The frozen ``acoustic_tokenizer`` (a stage-1 ``HEARTokenizerModel``, eval mode, no gradient) turns each batch into
@@ -367,12 +249,11 @@ class HEARMAMTrainer(_LossTermsMixin, Trainer):
         mask_time_indices = compute_mask_time_indices(token_mask, self.mask_time_prob)
         outputs = model(input_values=input_values, attention_mask=attention_mask, mask_time_indices=mask_time_indices)
         loss = masked_acoustic_modeling_loss(outputs.logits, codes, mask_time_indices)
-        if model.training:
-            predicted = outputs.logits.detach().argmax(-1)[mask_time_indices]
-            self._record(
-                masked_accuracy=(predicted == codes[mask_time_indices]).float().mean() if predicted.numel() else 0.0,
-                mask_ratio=mask_time_indices.sum() / token_mask.sum().clamp_min(1),
-            )
+        predicted = outputs.logits.detach().argmax(-1)[mask_time_indices]
+        self._record(
+            masked_accuracy=(predicted == codes[mask_time_indices]).float().mean() if predicted.numel() else 0.0,
+            mask_ratio=mask_time_indices.sum() / token_mask.sum().clamp_min(1),
+        )
         return (loss, outputs) if return_outputs else loss
 
 
@@ -409,7 +290,7 @@ class HEARFineTuningTrainer(Trainer):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Pre-training data and script arguments
+# The scripts' data arguments
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class HEARPretrainingDataArguments:
@@ -433,41 +314,29 @@ class HEARPretrainingDataArguments:
     )
 
 
-def check_config_overrides(config_class, overrides: dict | None, what: str = "config_overrides") -> dict:
-    """Refuse keys that are not fields of ``config_class`` (a typo such as ``hiden_size`` would otherwise train
-    the default size and write a stray key into config.json), naming the closest field."""
-    import difflib
+@dataclass
+class HEARDownstreamDataArguments:
+    """Which downstream set to fine-tune on and how to evaluate it."""
 
-    overrides = dict(overrides or {})
-    known = set(config_class().to_dict())
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, known, 1)) else repr(key)
-                 for key in unknown]
-        raise ValueError(f"{what}: unknown {config_class.__name__} fields {', '.join(hints)}.")
-    return overrides
+    task: str = field(default="esc50", metadata={"help": f"One of {DOWNSTREAM_TASKS}."})
+    data_path: str | None = field(default=None, metadata={"help": "Hub id or local folder of the set (see hf_audio_cr.data)."})
+    test_folds: list[int] = field(
+        default_factory=lambda: [1, 2, 3, 4, 5], metadata={"help": "ESC-50: held-out folds of the cross-validation."}
+    )
+    config_overrides: dict | None = field(
+        default=None, metadata={"help": "HEARConfig fields for `scratch` without a pre-trained folder (e.g. tiny sizes)."}
+    )
+    max_seconds: float | None = field(
+        default=6.0,
+        metadata={"help": "Longest audio per clip: a random crop in training, windows (averaged) in evaluation. "
+                          "6 s, the paper's pre-training block; ESC-50 (5 s) and Speech Commands (1 s) are whole."},
+    )
 
-
-def load_pretraining_audio(data_args: HEARPretrainingDataArguments):
-    """The pre-training audio: AudioSet through the data package (streamed), else ``audiofolder`` / parquet."""
-    import os
-
-    import datasets
-
-    from hf_audio_cr.data import load_audioset, with_safe_audio
-
-    if data_args.dataset == "audioset":
-        kwargs = {"path": data_args.data_path} if data_args.data_path else {}
-        return load_audioset(name=data_args.audioset_config, split="train", **kwargs)
-    path = data_args.dataset
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"dataset={path!r}: give 'audioset' or an existing folder of audio or parquet files.")
-    parquet = os.path.isdir(path) and any(name.endswith(".parquet") for name in os.listdir(path))
-    dataset = datasets.load_dataset("parquet" if parquet else "audiofolder", data_dir=path, split="train")
-    if "audio" not in dataset.column_names:
-        raise ValueError(f"{path}: the dataset has no `audio` column (columns: {dataset.column_names}).")
-    # the same safe decoding as the other loaders: a bad file is skipped and counted by the collator's policy
-    return with_safe_audio(dataset, 16000)
+    def __post_init__(self):
+        # before any data is read: a typo such as `hiden_size` would train the default width
+        self.config_overrides = check_config_overrides(HEARConfig, self.config_overrides) or None
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be > 0 (or null for whole clips), got {self.max_seconds}.")
 
 
 def parse_yaml_and_cli(parser, argv: list) -> tuple:
@@ -490,17 +359,14 @@ def parse_yaml_and_cli(parser, argv: list) -> tuple:
 
 
 __all__ = [
-    "HEAR_VARIANTS",
-    "check_config_overrides",
     "GumbelTemperatureCallback",
+    "HEARDownstreamDataArguments",
     "HEARFineTuningArguments",
     "HEARFineTuningTrainer",
     "HEARMAMTrainer",
     "HEARMAMTrainingArguments",
-    "HEARPretrainingCollator",
     "HEARPretrainingDataArguments",
     "HEARTokenizerTrainer",
     "HEARTokenizerTrainingArguments",
-    "load_pretraining_audio",
     "parse_yaml_and_cli",
 ]

@@ -18,6 +18,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_cr_audiomae import CRAudioMAEConfig
 
@@ -249,16 +250,15 @@ class CRAudioMAEForAudioClassification(CRAudioMAEPreTrainedModel):
         self.head = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         window_mask: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> SequenceClassifierOutput | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
+    ) -> SequenceClassifierOutput:
         hidden_states = None
         if hasattr(input_values, "window_batches"):  # duck-typed: the model folder does not import the extractor
             logits = self.score_streamed_windows(input_values)
@@ -269,8 +269,6 @@ class CRAudioMAEForAudioClassification(CRAudioMAEPreTrainedModel):
             logits = self.head(outputs.pooler_output)
             hidden_states = outputs.hidden_states
         loss = self.loss(logits, labels) if labels is not None else None
-        if not return_dict:
-            return tuple(x for x in (loss, logits, hidden_states) if x is not None)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
 
     def score_windows(self, windows: torch.Tensor, window_mask: torch.Tensor | None) -> torch.Tensor:
@@ -294,16 +292,14 @@ class CRAudioMAEForAudioClassification(CRAudioMAEPreTrainedModel):
         return logits
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """transformers' classification loss (`ForSequenceClassificationLoss`, as AST): BCE with logits (mean over
+        samples and classes), cross-entropy or MSE by `config.problem_type`, inferred from the labels when unset
+        (one label: regression; integer ids: single-label; else multi-label), on float32 logits."""
         problem = self.config.problem_type
-        if problem == "multi_label_classification":
-            if labels.shape != logits.shape:
-                raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}.")
-            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))  # mean over samples and classes
-        if problem == "single_label_classification":
-            return F.cross_entropy(logits, labels.view(-1).long())
-        if problem == "regression":
-            return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype).squeeze(-1))
-        raise ValueError(f"unknown problem_type {problem!r}")
-
+        if problem == "multi_label_classification" and labels.shape != logits.shape:
+            raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}.")
+        if problem in ("multi_label_classification", "regression"):
+            labels = labels.float()  # integer multi-hot targets work too
+        return self.loss_function(labels, logits.float(), self.config)
 
 __all__ = ["CRAudioMAEModel", "CRAudioMAEForAudioClassification", "CRAudioMAEPreTrainedModel"]

@@ -22,6 +22,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput, logging
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_hear import HEARConfig
 from .modeling_hear_layers import (
@@ -442,6 +443,7 @@ class HEARForAudioClassification(HEARPreTrainedModel):
             self.hear.eval()  # no dropout in frozen features
         return self
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
@@ -449,16 +451,14 @@ class HEARForAudioClassification(HEARPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
-    ) -> SequenceClassifierOutput | tuple:
+    ) -> SequenceClassifierOutput:
         """
         Args:
             input_values: `(batch, frames, 128)` log-Mel frames; power_spectrum: `(batch, frames, 513)` log power
                 spectrum (required when `config.use_power_spectrum`); attention_mask: `(batch, frames)`.
             labels: class ids `(batch,)` (single-label), multi-hot `(batch, num_labels)` (multi-label) or targets.
         """
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         if self.config.use_power_spectrum:
             expected = (*input_values.shape[:2], self.config.num_frequency_bins)
             if power_spectrum is None or tuple(power_spectrum.shape) != expected:
@@ -479,29 +479,19 @@ class HEARForAudioClassification(HEARPreTrainedModel):
         hidden_states = self.task_model(hidden_states, token_mask)
         logits = self.classifier(hidden_states, token_mask)
         loss = self.loss(logits, labels) if labels is not None else None
-        if not return_dict:
-            return tuple(x for x in (loss, logits, outputs.hidden_states) if x is not None)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
+    # Copied from hf_audio_cr.models.cr_audiomae.modeling_cr_audiomae.CRAudioMAEForAudioClassification.loss
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """transformers' classification loss (`ForSequenceClassificationLoss`, as AST): BCE with logits (mean over
+        samples and classes), cross-entropy or MSE by `config.problem_type`, inferred from the labels when unset
+        (one label: regression; integer ids: single-label; else multi-label), on float32 logits."""
         problem = self.config.problem_type
-        if problem is None:  # as transformers infers it
-            if self.config.num_labels == 1:
-                problem = "regression"
-            elif labels.dtype in (torch.long, torch.int):
-                problem = "single_label_classification"
-            else:
-                problem = "multi_label_classification"
-        if problem == "multi_label_classification":
-            if labels.shape != logits.shape:
-                raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}.")
-            return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        if problem == "single_label_classification":
-            return F.cross_entropy(logits.float(), labels.view(-1).long())
-        if problem == "regression":
-            return F.mse_loss(logits.float().squeeze(-1), labels.float().squeeze(-1))
-        raise ValueError(f"unknown problem_type {problem!r}")
-
+        if problem == "multi_label_classification" and labels.shape != logits.shape:
+            raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}.")
+        if problem in ("multi_label_classification", "regression"):
+            labels = labels.float()  # integer multi-hot targets work too
+        return self.loss_function(labels, logits.float(), self.config)
 
 __all__ = [
     "HEARForAudioClassification",

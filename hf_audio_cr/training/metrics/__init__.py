@@ -1,4 +1,5 @@
-"""Evaluation metrics for the trainers: the AudioSet mAP/mAUC/d-prime `evaluate` module."""
+"""Evaluation metrics for the trainers: the AudioSet mAP/mAUC/d-prime `evaluate` module (multi-label) and top-1
+accuracy (single-label: HEAR reports it on every downstream set)."""
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +43,11 @@ def audioset_compute_metrics(num_eval_classes: int | None = NUM_AUDIOSET_CLASSES
         )
 
     return compute_metrics
+
+
+def compute_accuracy(eval_prediction) -> dict:
+    """``compute_metrics`` for ``Trainer``: top-1 accuracy of single-label logits."""
+    logits = eval_prediction.predictions
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    labels = np.asarray(eval_prediction.label_ids).reshape(-1)
+    return {"accuracy": float((np.asarray(logits).argmax(-1) == labels).mean())}
