@@ -19,7 +19,7 @@ from transformers.utils import logging
 from .augment import make_views, make_views_with_frames, raw_zero_fill_value
 from .distributed import PerRankSeedCallback
 from .losses import MULTI_LABEL, SINGLE_LABEL, consistency_loss_for
-from .sampling import AudiosetWeightedSampler, audioset_sample_weights
+from .sampling import AudiosetWeightedSampler, AudiosetWeightedStream, audioset_sample_weights
 
 UNLABELED_AUGMENTATIONS = ("mixup", "specaugment", "erasing")
 SPEC_AUGMENT_FILLS = ("raw_zero", "mean")
@@ -86,7 +86,8 @@ class CRTrainingArguments(TrainingArguments):
     )
     layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay: block i gets lr * decay^(L + 1 - i)."})
     weighted_sampling: bool = field(
-        default=False, metadata={"help": "AudioMAE's class-balancing WeightedRandomSampler (map-style datasets only)."}
+        default=False, metadata={"help": "AudioMAE's class-balancing WeightedRandomSampler (map-style datasets; a "
+                                         "stream must come wrapped as AudiosetWeightedStream)."}
     )
     epoch_length: int | None = field(
         default=None, metadata={"help": "Clips drawn per epoch by the weighted sampler (AudioMAE AS-2M: 200000)."}
@@ -205,10 +206,12 @@ class CRTrainer(Trainer):
         super().__init__(*args, **kwargs)
         if not isinstance(self.args, CRTrainingArguments):
             raise TypeError(f"{type(self).__name__} needs CRTrainingArguments, got {type(self.args).__name__}.")
-        if self.args.weighted_sampling and self.train_dataset is not None and not has_length(self.train_dataset):
+        streamed = self.train_dataset is not None and not has_length(self.train_dataset)
+        if self.args.weighted_sampling and streamed and not isinstance(self.train_dataset, AudiosetWeightedStream):
             raise ValueError(
-                "weighted_sampling needs a map-style train_dataset (a streaming dataset has no length to sample "
-                "from); set weighted_sampling=False or load the training set with streaming=False."
+                "weighted_sampling on a streaming train_dataset needs it wrapped as AudiosetWeightedStream(dataset, "
+                "stream_class_weights(load_audioset_labels(...)), epoch_length) (scripts/train_cr_audiomae.py does "
+                "this for streaming: true); or load the training set with streaming=False."
             )
         self.add_callback(PerRankSeedCallback())  # each rank its own augmentation draws (seed + rank)
         self._loss_terms = defaultdict(list)
