@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Memory of AudioMAE's weighted sampler on a stream as the set grows: peak RSS against the number of rows.
+
+For each size a fresh process writes nothing and reads a local AudioSet-schema parquet set (``--shards`` files of
+real audio: the same 0.2 s fixture recording as FLAC bytes in every row, labels drawn with a Zipf-like imbalance
+over 50 AudioSet classes), then runs the streaming path of scripts/train_cr_audiomae.py: one pass over the labels
+column (``load_audioset_labels`` + ``stream_class_weights``), then one epoch of ``AudiosetWeightedStream`` over
+``load_audioset(streaming=True, shuffle_buffer_size=...)`` with ``epoch_length`` = the number of rows. Reported:
+resident set after imports, peak RSS (``ru_maxrss``) and their difference, rows/s, draws. The map-style sampler
+(``audioset_sample_weights`` + ``AudiosetWeightedSampler`` on ``load_audioset(streaming=False)``) is measured next
+to it for reference (``--map_style``). Prints a table and writes JSON.
+
+    python scripts/bench_stream_sampler.py --sizes 2000 8000 32000 --output_json runs/bench_stream_sampler.json
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def write_set(folder: Path, rows: int, shards: int) -> list:
+    import numpy as np
+    import soundfile as sf
+
+    from hf_audio_cr.data.audioset import audioset_label_set, encode_flac, write_audioset_parquet
+
+    wave, rate = sf.read(ROOT / "tests" / "fixtures" / "audio" / "robin.ogg")
+    flac = encode_flac((wave[: rate // 5], rate), 16000, "PCM_16")
+    classes = audioset_label_set("527")[:50]
+    rng = np.random.default_rng(0)
+    shares = 1.0 / np.arange(1, len(classes) + 1) ** 1.2
+    picks = rng.choice(len(classes), size=rows, p=shares / shares.sum())
+    files = []
+    for shard in range(shards):
+        clips = ({"video_id": f"r{i}", "audio": flac, "labels": [classes[picks[i]]]} for i in range(shard, rows, shards))
+        files.append(str(write_audioset_parquet(clips, folder / f"train-{shard:03d}.parquet", 16000)))
+    return files
+
+
+def child(files: list, map_style: bool, buffer_size: int) -> dict:
+    from hf_audio_cr.data import load_audioset, load_audioset_labels
+    from hf_audio_cr.training import (
+        AudiosetWeightedSampler, AudiosetWeightedStream, audioset_sample_weights, stream_class_weights)
+
+    start_rss, start = rss_mb(), time.perf_counter()
+    if map_style:
+        dataset = load_audioset(data_files=files, streaming=False)
+        sampler = AudiosetWeightedSampler(audioset_sample_weights(dataset))
+        drawn = sum(1 for index in sampler if dataset[index]["video_id"])
+        rows = len(dataset)
+    else:
+        weights = stream_class_weights(load_audioset_labels(data_files=files).iter(batch_size=10_000))
+        stream = AudiosetWeightedStream(load_audioset(data_files=files, streaming=True, shuffle_buffer_size=buffer_size),
+                                        weights, epoch_length=weights.num_clips, buffer_size=buffer_size)
+        drawn = sum(1 for _ in stream)
+        rows = weights.num_clips
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"rows": rows, "drawn": drawn, "rss_after_imports_mb": round(start_rss, 1), "peak_rss_mb": round(peak, 1),
+            "peak_minus_start_mb": round(peak - start_rss, 1), "rows_per_s": round(rows / seconds, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000], help="Numbers of rows to measure.")
+    parser.add_argument("--shards", type=int, default=8, help="Parquet files per set.")
+    parser.add_argument("--buffer_size", type=int, default=1000, help="Shuffle buffers (stream and sampler copies).")
+    parser.add_argument("--map_style", action="store_true", help="Also measure the map-style sampler per size.")
+    parser.add_argument("--output_json", default="runs/bench_stream_sampler.json", help="Where the JSON goes.")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one measurement per process
+    args = parser.parse_args()
+    if args.child:
+        mode, *files = args.child
+        print(json.dumps(child(files, mode == "map", args.buffer_size)))
+        return
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            folder = Path(tmp) / str(size)
+            folder.mkdir()
+            files = write_set(folder, size, args.shards)
+            for mode in ["stream"] + (["map"] if args.map_style else []):
+                out = subprocess.run([sys.executable, __file__, "--buffer_size", str(args.buffer_size), "--child", mode,
+                                      *files], capture_output=True, text=True, check=True, cwd=ROOT)
+                results.append({"sampler": mode, **json.loads(out.stdout.strip().splitlines()[-1])})
+                print(results[-1], file=sys.stderr)
+    header = ("sampler", "rows", "drawn", "rss_after_imports_mb", "peak_rss_mb", "peak_minus_start_mb", "rows_per_s")
+    print(" | ".join(header))
+    for row in results:
+        print(" | ".join(str(row[key]) for key in header))
+    Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output_json).write_text(json.dumps({"buffer_size": args.buffer_size, "shards": args.shards,
+                                                  "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
