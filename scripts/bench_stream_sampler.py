@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Memory of AudioMAE's weighted sampler on a stream as the set grows: peak RSS against the number of rows.
 
-For each size a fresh process writes nothing and reads a local AudioSet-schema parquet set (``--shards`` files of
-real audio: the same 0.2 s fixture recording as FLAC bytes in every row, labels drawn with a Zipf-like imbalance
+For each size a fresh process reads a local AudioSet-schema parquet set (files of ``--rows_per_shard`` rows of
+real audio, as the Hub's AS-2M is many files of similar size: the same 0.2 s fixture recording as FLAC bytes in every row, labels drawn with a Zipf-like imbalance
 over 50 AudioSet classes), then runs the streaming path of scripts/train_cr_audiomae.py: one pass over the labels
 column (``load_audioset_labels`` + ``stream_class_weights``), then one epoch of ``AudiosetWeightedStream`` over
 ``load_audioset(streaming=True, shuffle_buffer_size=...)`` with ``epoch_length`` = the number of rows. Reported:
@@ -75,7 +75,7 @@ def child(files: list, map_style: bool, buffer_size: int) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000], help="Numbers of rows to measure.")
-    parser.add_argument("--shards", type=int, default=8, help="Parquet files per set.")
+    parser.add_argument("--rows_per_shard", type=int, default=1000, help="Rows per parquet file (more files as it grows).")
     parser.add_argument("--buffer_size", type=int, default=1000, help="Shuffle buffers (stream and sampler copies).")
     parser.add_argument("--map_style", action="store_true", help="Also measure the map-style sampler per size.")
     parser.add_argument("--output_json", default="runs/bench_stream_sampler.json", help="Where the JSON goes.")
@@ -90,7 +90,7 @@ def main():
         for size in args.sizes:
             folder = Path(tmp) / str(size)
             folder.mkdir()
-            files = write_set(folder, size, args.shards)
+            files = write_set(folder, size, -(-size // args.rows_per_shard))
             for mode in ["stream"] + (["map"] if args.map_style else []):
                 out = subprocess.run([sys.executable, __file__, "--buffer_size", str(args.buffer_size), "--child", mode,
                                       *files], capture_output=True, text=True, check=True, cwd=ROOT)
@@ -101,7 +101,7 @@ def main():
     for row in results:
         print(" | ".join(str(row[key]) for key in header))
     Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output_json).write_text(json.dumps({"buffer_size": args.buffer_size, "shards": args.shards,
+    Path(args.output_json).write_text(json.dumps({"buffer_size": args.buffer_size, "rows_per_shard": args.rows_per_shard,
                                                   "results": results}, indent=2))
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from accelerate import skip_first_batches
 from torch.utils.data import DataLoader, RandomSampler
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import has_length
@@ -440,25 +439,37 @@ class SemiSupervisedCRTrainer(CRTrainer):
     def _cycle(self, loader, epoch=0, batches=0):
         """The unlabeled loader, pass after pass (``set_epoch`` at each); full batches only (a pass's short last
         one is dropped). ``self._positions()["unlabeled"]`` is the pass and the batches taken from it, which
-        checkpoints carry; resuming at ``(epoch, batches)`` skips those batches of that pass."""
+        checkpoints carry. Resuming at ``(epoch, batches)`` opens that pass and reads past its first ``batches``
+        batches now, not at the first step: a DataLoader's iterator draws its base seed from the global RNG, and
+        the uninterrupted run drew it before the checkpoint's RNG state was saved."""
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        self._positions()["unlabeled"] = {"epoch": epoch, "batches": batches}
+        iterator = iter(loader)
+        for _ in range(batches):
+            next(iterator)
+        return self._unlabeled_passes(loader, iterator, epoch, resumed=batches > 0)
+
+    def _unlabeled_passes(self, loader, iterator, epoch, resumed):
         size = self._train_batch_size * self.args.unlabeled_ratio
         while True:
-            if hasattr(loader, "set_epoch"):
-                loader.set_epoch(epoch)
-            position = self._positions()["unlabeled"] = {"epoch": epoch, "batches": batches}
-            full = 0
-            for batch in skip_first_batches(loader, batches) if batches else loader:
+            position, full = self._positions()["unlabeled"], 0
+            for batch in iterator:
                 position["batches"] += 1
                 if len(batch["input_values"]) < size:
                     continue
                 full += 1
                 yield batch
-            if not full and not batches:
+            if not full and not resumed:
                 raise ValueError(
                     f"unlabeled_dataset gave no full batch of {size} clips per process; lower unlabeled_ratio or the "
                     "batch size, or add unlabeled clips."
                 )
-            epoch, batches = epoch + 1, 0
+            epoch, resumed = epoch + 1, False
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)
+            self._positions()["unlabeled"] = {"epoch": epoch, "batches": 0}
+            iterator = iter(loader)
 
     def get_train_dataloader(self):
         self._unlabeled_loader = self.get_unlabeled_dataloader()
@@ -466,11 +477,12 @@ class SemiSupervisedCRTrainer(CRTrainer):
         return super().get_train_dataloader()
 
     def _load_rng_state(self, checkpoint):
-        # Called once when a run resumes, before its first step: continue the unlabeled stream where it stood.
-        super()._load_rng_state(checkpoint)
+        # Called once when a run resumes, before its first step: continue the unlabeled stream where it stood,
+        # then restore the RNG state (the reads past the consumed batches must not shift it).
         position = self.saved_stream_position(checkpoint, "unlabeled")
         if position is not None and getattr(self, "_unlabeled_loader", None) is not None:
             self._unlabeled_batches = self._cycle(self._unlabeled_loader, position["epoch"], position["batches"])
+        super()._load_rng_state(checkpoint)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:
