@@ -25,6 +25,14 @@ def exit_distributed_run(trainer, exit_code: int = 0) -> None:
     os._exit(exit_code)
 
 
+def prepare_frozen_model(accelerator, model):
+    """A frozen helper model (a teacher, a tokenizer giving targets) prepared as trl prepares its reference model:
+    ``accelerator.prepare_model(..., evaluation_mode=True)`` places it on the device and applies the run's mixed
+    precision (and ``torch.compile`` when configured) without a DDP wrapper, optimizer or gradients."""
+    model = accelerator.prepare_model(model.eval().requires_grad_(False), evaluation_mode=True)
+    return model.eval()
+
+
 def seed_per_rank(seed: int, rank: int) -> int:
     """Seed python, numpy and torch (CUDA included) with ``seed + rank`` and return it.
 

@@ -24,6 +24,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from hf_audio_cr.data.collate import AudioClassificationCollator
 from hf_audio_cr.data.quality import BadAudioError
 from hf_audio_cr.models.hear import compute_mask_time_indices
+from .distributed import prepare_frozen_model
 from .hear_losses import hear_tokenizer_loss, masked_acoustic_modeling_loss
 from .hear_teachers import HEARTeacher
 
@@ -277,7 +278,7 @@ class HEARTokenizerTrainer(_LossTermsMixin, Trainer):
                     f"teacher_hidden_size ({unwrapped.config.teacher_hidden_size}); build the tokenizer config with "
                     f"teacher_hidden_size={teacher.hidden_size}."
                 )
-            teacher = teacher.to(self.args.device).eval()
+            teacher = prepare_frozen_model(self.accelerator, teacher)
         self.teacher = teacher
         self.add_callback(GumbelTemperatureCallback())
 
@@ -357,7 +358,7 @@ class HEARMAMTrainer(_LossTermsMixin, Trainer):
                 f"The tokenizer has {acoustic_tokenizer.config.codebook_size} codes but the MAM head predicts "
                 f"{config.codebook_size}; build HEARConfig(tokenizer_config=tokenizer.config)."
             )
-        self.acoustic_tokenizer = acoustic_tokenizer.to(self.args.device).eval().requires_grad_(False)
+        self.acoustic_tokenizer = prepare_frozen_model(self.accelerator, acoustic_tokenizer)
         self.mask_time_prob = self.args.mask_time_prob if self.args.mask_time_prob is not None else config.mask_time_prob
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
