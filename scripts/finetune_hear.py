@@ -17,6 +17,7 @@ from hf_audio_cr.training.hear_downstream import (
     format_cross_validation,
     load_downstream,
 )
+from hf_audio_cr.training.distributed import exit_distributed_run
 from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments, parse_yaml_and_cli
 
 
@@ -45,3 +46,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    exit_distributed_run(None)  # every rank leaves together, without the gloo teardown race

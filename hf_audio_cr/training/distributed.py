@@ -17,9 +17,12 @@ def exit_distributed_run(trainer, exit_code: int = 0) -> None:
     ranks flush their streams and exit directly. Call it as the last statement of a launched script, with
     ``trainer`` still referenced; single-process runs return normally.
     """
-    if trainer.accelerator.num_processes <= 1:
+    from accelerate import PartialState
+
+    state = trainer.accelerator if trainer is not None else PartialState()  # None: a script that built several
+    if state.num_processes <= 1:
         return
-    trainer.accelerator.wait_for_everyone()
+    state.wait_for_everyone()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(exit_code)

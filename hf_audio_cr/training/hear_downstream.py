@@ -20,6 +20,7 @@ from transformers import set_seed
 
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
 from hf_audio_cr.paths import check_local_or_hub
+from .checkpoints import resolve_resume_checkpoint
 from .hear_trainers import HEAR_VARIANTS, HEARFineTuningArguments, HEARFineTuningTrainer, check_config_overrides
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,8 @@ def finetune_and_evaluate(
         compute_metrics=compute_accuracy,
         callbacks=[AudioQualityCallback(train_collator.quality)],
     )
-    result = trainer.train()
+    # --resume_from_checkpoint PATH | last (the newest complete checkpoint in output_dir)
+    result = trainer.train(resume_from_checkpoint=resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir))
     metrics = {**result.metrics, **train_collator.quality.as_metrics(across_processes=True)}
     metrics["bad_audio_skipped"] = metrics["bad_audio/clips_skipped"]
     trainer.data_collator = eval_collator  # evaluation reads the collator at call time
