@@ -8,7 +8,8 @@ column (``load_audioset_labels`` + ``stream_class_weights``), then one epoch of 
 ``load_audioset(streaming=True, shuffle_buffer_size=...)`` with ``epoch_length`` = the number of rows. Reported:
 resident set after imports, peak RSS (``ru_maxrss``) and their difference, rows/s, draws. The map-style sampler
 (``audioset_sample_weights`` + ``AudiosetWeightedSampler`` on ``load_audioset(streaming=False)``) is measured next
-to it for reference (``--map_style``). Prints a table and writes JSON.
+to it for reference (``--map_style``), and so is the plain stream without any sampler (``plain``: what streaming
+the set through ``load_audioset`` costs by itself), so the sampler's own share shows. Prints a table and writes JSON.
 
     python scripts/bench_stream_sampler.py --sizes 2000 8000 32000 --output_json runs/bench_stream_sampler.json
 """
@@ -49,19 +50,24 @@ def write_set(folder: Path, rows: int, shards: int) -> list:
     return files
 
 
-def child(files: list, map_style: bool, buffer_size: int) -> dict:
+def child(files: list, mode: str, buffer_size: int) -> dict:
     from hf_audio_cr.data import load_audioset, load_audioset_labels
     from hf_audio_cr.training import (
         AudiosetWeightedSampler, AudiosetWeightedStream, audioset_sample_weights, stream_class_weights)
 
     start_rss, start = rss_mb(), time.perf_counter()
-    if map_style:
+    if mode == "plain":  # the stream alone, no sampler: what datasets' streaming itself costs
+        drawn = rows = sum(1 for _ in load_audioset(data_files=files, streaming=True, shuffle_buffer_size=buffer_size))
+        labels_peak = None
+    elif mode == "map":
         dataset = load_audioset(data_files=files, streaming=False)
         sampler = AudiosetWeightedSampler(audioset_sample_weights(dataset))
         drawn = sum(1 for index in sampler if dataset[index]["video_id"])
         rows = len(dataset)
+        labels_peak = None
     else:
         weights = stream_class_weights(load_audioset_labels(data_files=files).iter(batch_size=10_000))
+        labels_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - start_rss
         stream = AudiosetWeightedStream(load_audioset(data_files=files, streaming=True, shuffle_buffer_size=buffer_size),
                                         weights, epoch_length=weights.num_clips, buffer_size=buffer_size)
         drawn = sum(1 for _ in stream)
@@ -69,7 +75,9 @@ def child(files: list, map_style: bool, buffer_size: int) -> dict:
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"rows": rows, "drawn": drawn, "rss_after_imports_mb": round(start_rss, 1), "peak_rss_mb": round(peak, 1),
-            "peak_minus_start_mb": round(peak - start_rss, 1), "rows_per_s": round(rows / seconds, 1)}
+            "peak_minus_start_mb": round(peak - start_rss, 1),
+            "labels_pass_peak_minus_start_mb": None if labels_peak is None else round(labels_peak, 1),
+            "rows_per_s": round(rows / seconds, 1)}
 
 
 def main():
@@ -83,7 +91,7 @@ def main():
     args = parser.parse_args()
     if args.child:
         mode, *files = args.child
-        print(json.dumps(child(files, mode == "map", args.buffer_size)))
+        print(json.dumps(child(files, mode, args.buffer_size)))
         return
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,12 +99,13 @@ def main():
             folder = Path(tmp) / str(size)
             folder.mkdir()
             files = write_set(folder, size, -(-size // args.rows_per_shard))
-            for mode in ["stream"] + (["map"] if args.map_style else []):
+            for mode in ["stream", "plain"] + (["map"] if args.map_style else []):
                 out = subprocess.run([sys.executable, __file__, "--buffer_size", str(args.buffer_size), "--child", mode,
                                       *files], capture_output=True, text=True, check=True, cwd=ROOT)
                 results.append({"sampler": mode, **json.loads(out.stdout.strip().splitlines()[-1])})
                 print(results[-1], file=sys.stderr)
-    header = ("sampler", "rows", "drawn", "rss_after_imports_mb", "peak_rss_mb", "peak_minus_start_mb", "rows_per_s")
+    header = ("sampler", "rows", "drawn", "rss_after_imports_mb", "peak_rss_mb", "peak_minus_start_mb",
+              "labels_pass_peak_minus_start_mb", "rows_per_s")
     print(" | ".join(header))
     for row in results:
         print(" | ".join(str(row[key]) for key in header))
