@@ -70,15 +70,15 @@ def test_semi_supervised_streams_sigkill_then_resume_matches_uninterrupted_run(t
     finish(reference, tmp_path / "reference.log")
     assert (tmp_path / "resumed.log").read_text().count("'unlabeled_cr_loss'") == MAX_STEPS - KILL_STEP
 
-    resumed_weights = load_file(crashed_dir / "model.safetensors")
-    reference_weights = load_file(reference_dir / "model.safetensors")
-    assert resumed_weights.keys() == reference_weights.keys()
-    for key, value in reference_weights.items():
-        assert torch.equal(resumed_weights[key], value), f"{key} differs after resume"
-    resumed_metrics = json.loads((crashed_dir / "eval_results.json").read_text())
-    reference_metrics = json.loads((reference_dir / "eval_results.json").read_text())
-    for key in ("eval_loss", "eval_mAP", "eval_mAUC"):
-        assert resumed_metrics[key] == reference_metrics[key], key
-    reference_log = [e for e in json.loads((reference_dir / "checkpoint-5" / "trainer_state.json").read_text())[
-        "log_history"]]
-    assert reference_log == json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    reference, resumed = (load_file(folder / "model.safetensors") for folder in (reference_dir, crashed_dir))
+    assert reference.keys() == resumed.keys()
+    differ = [name for name, value in reference.items() if not torch.equal(resumed[name], value)]
+    assert not differ, f"differ after resume: {differ}"
+    scores = ("eval_loss", "eval_mAP", "eval_mAUC")
+    reference_metrics, resumed_metrics = (json.loads((folder / "eval_results.json").read_text())
+                                          for folder in (reference_dir, crashed_dir))
+    assert {k: resumed_metrics[k] for k in scores} == {k: reference_metrics[k] for k in scores}
+    # the first five steps' logs too: the checkpoint it resumed from is the uninterrupted run's step 5
+    reference_log, crashed_log = (json.loads((folder / "trainer_state.json").read_text())["log_history"]
+                                  for folder in (reference_dir / f"checkpoint-{KILL_STEP}", checkpoint))
+    assert crashed_log == reference_log
