@@ -12,6 +12,10 @@ to it for reference (``--map_style``), and so is the plain stream without any sa
 the set through ``load_audioset`` costs by itself), so the sampler's own share shows. Prints a table and writes JSON.
 
     python scripts/bench_stream_sampler.py --sizes 2000 8000 32000 --output_json runs/bench_stream_sampler.json
+
+``--class_shares`` instead measures what tests/test_training_stream_sampling.py checks: on 165 real clips in 4
+shards (Speech 76 %, Trumpet 18 %, Bird 9 %), each class's share of the stream sampler's draws against the
+map-style sampler's target ``sum_{i has c} w_i / sum_i w_i``, in standard errors ``sqrt(p (1 - p) / n)``.
 """
 import argparse
 import json
@@ -80,6 +84,34 @@ def child(files: list, mode: str, buffer_size: int) -> dict:
             "rows_per_s": round(rows / seconds, 1)}
 
 
+def class_shares(epoch_length: int, seed: int) -> list:
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import test_training_stream_sampling as spec  # the test's set and target, so both measure the same thing
+
+    from hf_audio_cr.data import load_audioset, load_audioset_labels
+    from hf_audio_cr.training import AudiosetWeightedStream, stream_class_weights
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = spec.write_shards(Path(tmp))
+        rows = []
+        for with_ancestors in (False, True):
+            weights = stream_class_weights(load_audioset_labels(data_files=files).iter(batch_size=50), with_ancestors)
+            stream = AudiosetWeightedStream(load_audioset(data_files=files, streaming=True, shuffle_buffer_size=32,
+                                                          seed=seed), weights, epoch_length, seed, buffer_size=200)
+            drawn = [row["label_mids"] for row in stream]
+            target, mids = spec.target_class_shares(files, with_ancestors)
+            for mid, share in target.items():
+                got = float(np.mean([mid in m for m in drawn]))
+                se = float(np.sqrt(share * (1 - share) / len(drawn)))
+                rows.append({"with_ancestors": with_ancestors, "class": mid, "draws": len(drawn),
+                             "unweighted_share": round(float(np.mean([mid in m for m in mids])), 4),
+                             "target_share": round(float(share), 4), "drawn_share": round(got, 4),
+                             "z": round((got - share) / se, 2)})
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000], help="Numbers of rows to measure.")
@@ -87,8 +119,19 @@ def main():
     parser.add_argument("--buffer_size", type=int, default=1000, help="Shuffle buffers (stream and sampler copies).")
     parser.add_argument("--map_style", action="store_true", help="Also measure the map-style sampler per size.")
     parser.add_argument("--output_json", default="runs/bench_stream_sampler.json", help="Where the JSON goes.")
+    parser.add_argument("--class_shares", action="store_true", help="Measure drawn class shares vs the target instead.")
+    parser.add_argument("--epoch_length", type=int, default=3000, help="--class_shares: draws per epoch.")
+    parser.add_argument("--seed", type=int, default=0, help="--class_shares: sampler and shuffle seed.")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one measurement per process
     args = parser.parse_args()
+    if args.class_shares:
+        rows = class_shares(args.epoch_length, args.seed)
+        print(" | ".join(rows[0]))
+        for row in rows:
+            print(" | ".join(str(v) for v in row.values()))
+        Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output_json).write_text(json.dumps(rows, indent=2))
+        return
     if args.child:
         mode, *files = args.child
         print(json.dumps(child(files, mode, args.buffer_size)))

@@ -21,10 +21,8 @@ CLIP_LABELS = [[SPEECH]] * 120 + [[TRUMPET]] * 30 + [[BIRD]] * 10 + [[SPEECH, BI
 EPOCH_LENGTH = 3000
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
+def write_shards(folder: Path) -> list:
     """Four parquet shards in AudioSet's schema; every clip a real recording (0.2 s of a fixture, 16 kHz FLAC)."""
-    folder = tmp_path_factory.mktemp("stream_sampling")
     recordings = [sf.read(ROOT / "tests" / "fixtures" / "audio" / name) for name in ("robin.ogg", "trumpet.ogg")]
     files = []
     for shard in range(4):
@@ -34,6 +32,11 @@ def shards(tmp_path_factory):
             clips.append({"video_id": f"clip{i}", "audio": (wave[: rate // 5], rate), "labels": CLIP_LABELS[i]})
         files.append(str(write_audioset_parquet(clips, folder / f"train-{shard}.parquet", 16000, "PCM_16")))
     return files
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    return write_shards(tmp_path_factory.mktemp("stream_sampling"))
 
 
 def target_class_shares(files, with_ancestors):
