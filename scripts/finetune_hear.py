@@ -12,6 +12,7 @@ from transformers import HfArgumentParser
 
 from hf_audio_cr.data import load_downstream
 from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds, format_cross_validation
+from hf_audio_cr.training.distributed import exit_distributed_run
 from hf_audio_cr.training.hear_trainers import HEARDownstreamDataArguments, HEARFineTuningArguments, parse_yaml_and_cli
 
 
@@ -40,3 +41,4 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    exit_distributed_run(None)  # every rank leaves together, without the gloo teardown race

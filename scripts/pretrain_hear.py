@@ -16,6 +16,7 @@ from hf_audio_cr.models.hear import (
 )
 from hf_audio_cr.models.hear_variants import check_config_overrides
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.training.distributed import exit_distributed_run
 from hf_audio_cr.paths import check_local_or_hub
 from hf_audio_cr.training.hear_trainers import (
     HEARMAMTrainer,
@@ -48,7 +49,9 @@ def main(argv):
     trainer.train(resume_from_checkpoint=resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir))
     trainer.save_model()
     trainer.save_state()
+    return trainer
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    trainer = main(sys.argv[1:])  # still referenced: freeing the DDP model would tear the gloo group down
+    exit_distributed_run(trainer)

@@ -13,10 +13,12 @@ from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEFo
 from hf_audio_cr.data import (
     AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy, audioset_id2label, load_audioset
 )
+from hf_audio_cr.data.audioset import load_audioset_labels
 from hf_audio_cr.training import (
     CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer, audioset_compute_metrics, exit_distributed_run
 )
 from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+from hf_audio_cr.training.sampling import AudiosetWeightedStream, stream_class_weights
 from hf_audio_cr.paths import check_local_or_hub
 
 
@@ -96,8 +98,16 @@ def main(argv=None):
 
     collator = AudioClassificationCollator(extractor, long_audio="truncate")  # AudioMAE: a clip's first 10.24 s
     evaluation = audioset(data.dataset_config, data.eval_split, data.eval_files, data.streaming) if data.eval_split else None
+    train = audioset(data.dataset_config, data.train_split, data.train_files, data.streaming)
+    if args.weighted_sampling and data.streaming:  # class counts from the labels column only, then weighted draws
+        source = {"data_files": data.train_files} if data.train_files else {"path": data.dataset_name}
+        labels = load_audioset_labels(name=data.dataset_config, split=data.train_split, **source)
+        weights = stream_class_weights(labels.iter(batch_size=10_000), args.weighted_sampling_ancestors,
+                                       args.sampling_label_set)
+        seed = args.data_seed if args.data_seed is not None else args.seed
+        train = AudiosetWeightedStream(train, weights, args.epoch_length, seed, args.weighted_sampling_replacement)
     kwargs = dict(
-        model=model, args=args, train_dataset=audioset(data.dataset_config, data.train_split, data.train_files, data.streaming),
+        model=model, args=args, train_dataset=train,
         eval_dataset=evaluation, data_collator=collator, processing_class=extractor,
         compute_metrics=audioset_compute_metrics(data.num_eval_classes), callbacks=[AudioQualityCallback(collator.quality)],
     )

@@ -9,6 +9,7 @@ from .audioset import (
     audioset_label_set,
     audioset_ontology,
     load_audioset,
+    load_audioset_labels,
     write_audio_parquet,
     write_audioset_parquet,
 )

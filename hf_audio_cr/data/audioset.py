@@ -308,6 +308,41 @@ def load_audioset(
     return quality.filter_dataset(prepared) if quality is not None else prepared
 
 
+def load_audioset_labels(
+    path: Union[str, os.PathLike] = AUDIOSET_HUB_ID,
+    name: str = "balanced",
+    split: str = "train",
+    data_files=None,
+    revision: Optional[str] = AUDIOSET_REVISION,
+    cache_dir: Optional[str] = None,
+):
+    """The ``labels`` column (lists of MIDs) of an AudioSet parquet set as a stream: the parquet reader loads that
+    column only, so no audio is read or decoded (AS-2M's labels are a few hundred MB of a ~2 TB set). For the
+    class counts of a weighted stream (:func:`hf_audio_cr.training.sampling.stream_class_weights`); rows come
+    in the order of ``load_audioset(..., streaming=True)`` without a shuffle buffer."""
+    import datasets
+
+    path = os.fspath(path)
+    if path.endswith(".csv"):
+        raise ValueError(
+            f"load_audioset_labels({path!r}): a segments CSV is not a parquet stream; write it as parquet "
+            "(write_audioset_parquet) or load it with streaming=False for the map-style weighted sampler."
+        )
+    if data_files is not None or os.path.isfile(path):
+        files = data_files if data_files is not None else path
+        files = files if isinstance(files, dict) else {split: files}
+        return datasets.load_dataset(
+            "parquet", data_files=files, split=split, streaming=True, columns=["labels"], cache_dir=cache_dir
+        )
+    if not os.path.isdir(path):
+        path = check_local_or_hub(path, "dataset", "Pass parquet files / a local copy of the set, or a Hub dataset id.")
+    has_configs = not os.path.isdir(path) or os.path.isfile(os.path.join(path, "README.md"))
+    return datasets.load_dataset(
+        path, name=name if has_configs else None, split=split, streaming=True, columns=["labels"],
+        revision=None if os.path.isdir(path) else revision, cache_dir=cache_dir,
+    )
+
+
 def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_16", clip_id: str = "<clip>") -> bytes:
     """One clip as FLAC bytes: ``(waveform, rate)`` / ``{"array", "sampling_rate"}`` is resampled to
     ``sampling_rate`` (``None`` keeps its own rate) and encoded with soundfile; bytes or a path are stored as

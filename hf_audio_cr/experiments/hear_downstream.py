@@ -19,6 +19,7 @@ from transformers import set_seed
 from ..data import AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy, esc50_cross_validation
 from ..models.hear import HEARFeatureExtractor
 from ..models.hear_variants import build_hear_classifier
+from ..training.checkpoints import resolve_resume_checkpoint
 from ..training.hear_trainers import HEARFineTuningArguments, HEARFineTuningTrainer
 from ..training.metrics import compute_accuracy
 
@@ -66,7 +67,8 @@ def finetune_and_evaluate(
         compute_metrics=compute_accuracy,
         callbacks=[AudioQualityCallback(train_collator.quality)],
     )
-    result = trainer.train()
+    # --resume_from_checkpoint PATH | last (the newest complete checkpoint in output_dir)
+    result = trainer.train(resume_from_checkpoint=resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir))
     metrics = {**result.metrics, **train_collator.quality.as_metrics(across_processes=True)}
     metrics["bad_audio_skipped"] = metrics["bad_audio/clips_skipped"]
     trainer.data_collator = eval_collator  # evaluation reads the collator at call time

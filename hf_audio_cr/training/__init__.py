@@ -15,12 +15,13 @@ from .hear_trainers import (
 )
 from .losses import consistency_loss, consistency_loss_for, softmax_consistency_loss
 from .metrics import AUDIOSET_MAP_PATH, audioset_compute_metrics, compute_accuracy, load_audioset_metric
-from .sampling import AudiosetWeightedSampler, audioset_sample_weights
+from .sampling import AudiosetWeightedSampler, AudiosetWeightedStream, audioset_sample_weights, stream_class_weights
 
 __all__ = [
     "AUDIOSET_MAP_PATH",
     "ASTTeacher",
     "AudiosetWeightedSampler",
+    "AudiosetWeightedStream",
     "CRAudioMAETeacher",
     "CRTrainer",
     "CRTrainingArguments",
@@ -39,6 +40,7 @@ __all__ = [
     "load_teacher",
     "audioset_compute_metrics",
     "audioset_sample_weights",
+    "stream_class_weights",
     "consistency_loss",
     "consistency_loss_for",
     "softmax_consistency_loss",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, IterableDataset, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import has_length
 from transformers.utils import logging
@@ -19,7 +19,8 @@ from .augment import make_views, make_views_with_frames, raw_zero_fill_value
 from .distributed import PerRankSeedCallback
 from .loss_terms import LossTermsMixin
 from .losses import MULTI_LABEL, SINGLE_LABEL, consistency_loss_for
-from .sampling import AudiosetWeightedSampler, audioset_sample_weights
+from .stream_resume import StreamResumeMixin
+from .sampling import AudiosetWeightedSampler, AudiosetWeightedStream, audioset_sample_weights
 
 UNLABELED_AUGMENTATIONS = ("mixup", "specaugment", "erasing")
 SPEC_AUGMENT_FILLS = ("raw_zero", "mean")
@@ -92,7 +93,8 @@ class CRTrainingArguments(TrainingArguments):
     )
     layer_decay: float = field(default=0.75, metadata={"help": "Layer-wise lr decay: block i gets lr * decay^(L + 1 - i)."})
     weighted_sampling: bool = field(
-        default=False, metadata={"help": "AudioMAE's class-balancing WeightedRandomSampler (map-style datasets only)."}
+        default=False, metadata={"help": "AudioMAE's class-balancing WeightedRandomSampler (map-style datasets; a "
+                                         "stream must come wrapped as AudiosetWeightedStream)."}
     )
     epoch_length: int | None = field(
         default=None, metadata={"help": "Clips drawn per epoch by the weighted sampler (AudioMAE AS-2M: 200000)."}
@@ -182,7 +184,7 @@ def layer_decay_parameter_groups(model, learning_rate, weight_decay, layer_decay
     return list(groups.values())
 
 
-class CRTrainer(LossTermsMixin, Trainer):
+class CRTrainer(LossTermsMixin, StreamResumeMixin, Trainer):
     """``Trainer`` whose training loss is Eq. 6: ``mean_views supervised loss + cr_weight * L_CR``.
 
     Works with any audio classifier whose ``input_values`` are ``[batch, frames, freq]`` features
@@ -212,10 +214,12 @@ class CRTrainer(LossTermsMixin, Trainer):
         super().__init__(*args, **kwargs)
         if not isinstance(self.args, CRTrainingArguments):
             raise TypeError(f"{type(self).__name__} needs CRTrainingArguments, got {type(self.args).__name__}.")
-        if self.args.weighted_sampling and self.train_dataset is not None and not has_length(self.train_dataset):
+        streamed = self.train_dataset is not None and not has_length(self.train_dataset)
+        if self.args.weighted_sampling and streamed and not isinstance(self.train_dataset, AudiosetWeightedStream):
             raise ValueError(
-                "weighted_sampling needs a map-style train_dataset (a streaming dataset has no length to sample "
-                "from); set weighted_sampling=False or load the training set with streaming=False."
+                "weighted_sampling on a streaming train_dataset needs it wrapped as AudiosetWeightedStream(dataset, "
+                "stream_class_weights(load_audioset_labels(...)), epoch_length) (scripts/train_cr_audiomae.py does "
+                "this for streaming: true), or load a map-style training set with streaming=False."
             )
         self.add_callback(PerRankSeedCallback())  # each rank its own augmentation draws (seed + rank)
         self.spec_augment_fill_value = self._spec_augment_fill_value()
@@ -410,10 +414,10 @@ class SemiSupervisedCRTrainer(CRTrainer):
     Two streams: the labeled set stays the Trainer's own dataloader, so epochs, the weighted sampler,
     gradient accumulation and ``resume_from_checkpoint`` batch skipping work unchanged. The unlabeled set is
     a side stream built in ``get_train_dataloader``: a ``DataLoader`` of ``unlabeled_ratio`` times the batch
-    size passed through ``accelerator.prepare`` (so map-style sets are sharded by sampler and streaming
+    size built by ``Trainer``'s own loader code (so map-style sets are sharded by sampler and streaming
     ``IterableDataset``s are dispatched/sharded per process like the main loader), cycled endlessly with
-    ``set_epoch`` at each pass. Its position is not checkpointed: a resumed run starts it at a fresh
-    shuffle (epoch = the resumed global step) rather than replaying the first unlabeled batches.
+    ``set_epoch`` at each pass. Its position (pass, batches) is checkpointed per process with the RNG state
+    (:class:`~hf_audio_cr.training.stream_resume.StreamResumeMixin`), so a resumed run continues it exactly.
     """
 
     def __init__(self, *args, unlabeled_dataset=None, unlabeled_data_collator=None, **kwargs):
@@ -427,38 +431,64 @@ class SemiSupervisedCRTrainer(CRTrainer):
         self._unlabeled_batches = None
 
     def get_unlabeled_dataloader(self) -> DataLoader:
-        dataset = self.unlabeled_dataset
-        params = {
-            "batch_size": self._train_batch_size * self.args.unlabeled_ratio,
-            "collate_fn": self.unlabeled_data_collator,
-            "num_workers": self.args.dataloader_num_workers,
-            "pin_memory": self.args.dataloader_pin_memory,
-            "drop_last": True,
-        }
-        if not isinstance(dataset, IterableDataset):
-            params["sampler"] = RandomSampler(dataset)  # accelerate swaps in its seedable, sharded sampler
-        return self.accelerator.prepare(DataLoader(dataset, **params))
+        """``Trainer``'s own loader code (worker seeding per rank, prefetch, persistent workers, accelerate's
+        sharding) with ``unlabeled_ratio`` times the batch size and the unlabeled collator."""
+        labeled_collator, self.data_collator = self.data_collator, self.unlabeled_data_collator
+        try:
+            return self._get_dataloader(
+                self.unlabeled_dataset, "unlabeled", self._train_batch_size * self.args.unlabeled_ratio,
+                sampler_fn=RandomSampler, is_training=True,  # accelerate swaps in its seedable, sharded sampler
+            )
+        finally:
+            self.data_collator = labeled_collator
 
-    def _cycle(self, loader, start_epoch):
-        epoch = start_epoch
+    def _cycle(self, loader, epoch=0, batches=0):
+        """The unlabeled loader, pass after pass (``set_epoch`` at each); full batches only (a pass's short last
+        one is dropped). ``self._positions()["unlabeled"]`` is the pass and the batches taken from it, which
+        checkpoints carry. Resuming at ``(epoch, batches)`` opens that pass and reads past its first ``batches``
+        batches now, not at the first step: a DataLoader's iterator draws its base seed from the global RNG, and
+        the uninterrupted run drew it before the checkpoint's RNG state was saved."""
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        self._positions()["unlabeled"] = {"epoch": epoch, "batches": batches}
+        iterator = iter(loader)
+        for _ in range(batches):
+            next(iterator)
+        return self._unlabeled_passes(loader, iterator, epoch, resumed=batches > 0)
+
+    def _unlabeled_passes(self, loader, iterator, epoch, resumed):
+        size = self._train_batch_size * self.args.unlabeled_ratio
         while True:
+            position, full = self._positions()["unlabeled"], 0
+            for batch in iterator:
+                position["batches"] += 1
+                if len(batch["input_values"]) < size:
+                    continue
+                full += 1
+                yield batch
+            if not full and not resumed:
+                raise ValueError(
+                    f"unlabeled_dataset gave no full batch of {size} clips per process; lower unlabeled_ratio or the "
+                    "batch size, or add unlabeled clips."
+                )
+            epoch, resumed = epoch + 1, False
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(epoch)
-            empty = True
-            for batch in loader:
-                empty = False
-                yield batch
-            if empty:
-                raise ValueError(
-                    "unlabeled_dataset gave no full batch of "
-                    f"{self._train_batch_size * self.args.unlabeled_ratio} clips per process; lower unlabeled_ratio "
-                    "or the batch size, or add unlabeled clips."
-                )
-            epoch += 1
+            self._positions()["unlabeled"] = {"epoch": epoch, "batches": 0}
+            iterator = iter(loader)
 
     def get_train_dataloader(self):
-        self._unlabeled_batches = self._cycle(self.get_unlabeled_dataloader(), self.state.global_step)
+        self._unlabeled_loader = self.get_unlabeled_dataloader()
+        self._unlabeled_batches = self._cycle(self._unlabeled_loader)
         return super().get_train_dataloader()
+
+    def _load_rng_state(self, checkpoint):
+        # Called once when a run resumes, before its first step: continue the unlabeled stream where it stood,
+        # then restore the RNG state (the reads past the consumed batches must not shift it).
+        position = self.saved_stream_position(checkpoint, "unlabeled")
+        if position is not None and getattr(self, "_unlabeled_loader", None) is not None:
+            self._unlabeled_batches = self._cycle(self._unlabeled_loader, position["epoch"], position["batches"])
+        super()._load_rng_state(checkpoint)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:
@@ -467,7 +497,8 @@ class SemiSupervisedCRTrainer(CRTrainer):
         problem = self.problem_type(model, labels) if labels is not None else MULTI_LABEL
         self._check_training_inputs(inputs, problem)
         if self._unlabeled_batches is None:  # compute_loss called outside train()
-            self._unlabeled_batches = self._cycle(self.get_unlabeled_dataloader(), self.state.global_step)
+            self._unlabeled_loader = self.get_unlabeled_dataloader()
+            self._unlabeled_batches = self._cycle(self._unlabeled_loader)
         unlabeled = self._prepare_inputs(next(self._unlabeled_batches))
         if "input_values" not in unlabeled:
             raise ValueError(f"unlabeled batches need 'input_values', got keys {sorted(unlabeled)}.")

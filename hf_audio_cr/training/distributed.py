@@ -17,12 +17,23 @@ def exit_distributed_run(trainer, exit_code: int = 0) -> None:
     ranks flush their streams and exit directly. Call it as the last statement of a launched script, with
     ``trainer`` still referenced; single-process runs return normally.
     """
-    if trainer.accelerator.num_processes <= 1:
+    from accelerate import PartialState
+
+    state = trainer.accelerator if trainer is not None else PartialState()  # None: a script that built several
+    if state.num_processes <= 1:
         return
-    trainer.accelerator.wait_for_everyone()
+    state.wait_for_everyone()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(exit_code)
+
+
+def prepare_frozen_model(accelerator, model):
+    """A frozen helper model (a teacher, a tokenizer giving targets) prepared as trl prepares its reference model:
+    ``accelerator.prepare_model(..., evaluation_mode=True)`` places it on the device and applies the run's mixed
+    precision (and ``torch.compile`` when configured) without a DDP wrapper, optimizer or gradients."""
+    model = accelerator.prepare_model(model.eval().requires_grad_(False), evaluation_mode=True)
+    return model.eval()
 
 
 def seed_per_rank(seed: int, rank: int) -> int:

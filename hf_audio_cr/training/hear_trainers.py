@@ -23,6 +23,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from hf_audio_cr.data.downstream import DOWNSTREAM_TASKS
 from hf_audio_cr.models.hear import HEARConfig, compute_mask_time_indices
 from hf_audio_cr.models.hear_variants import HEAR_VARIANTS, check_config_overrides
+from .distributed import PerRankSeedCallback, prepare_frozen_model
 from .hear_losses import hear_tokenizer_loss, masked_acoustic_modeling_loss
 from .hear_teachers import HEARTeacher
 from .loss_terms import LossTermsMixin
@@ -161,9 +162,10 @@ class HEARTokenizerTrainer(_SelfSupervisedTrainer):
                     f"teacher_hidden_size ({unwrapped.config.teacher_hidden_size}); build the tokenizer config with "
                     f"teacher_hidden_size={teacher.hidden_size}."
                 )
-            teacher = teacher.to(self.args.device).eval()
+            teacher = prepare_frozen_model(self.accelerator, teacher)
         self.teacher = teacher
         self.add_callback(GumbelTemperatureCallback())
+        self.add_callback(PerRankSeedCallback())  # each rank its own crops (seed + rank)
 
     def teacher_targets(self, inputs: dict, num_tokens: int):
         """Teacher features at the token rate and their mask, from precomputed columns or the live teacher."""
@@ -239,8 +241,9 @@ class HEARMAMTrainer(_SelfSupervisedTrainer):
                 f"The tokenizer has {acoustic_tokenizer.config.codebook_size} codes but the MAM head predicts "
                 f"{config.codebook_size}; build HEARConfig(tokenizer_config=tokenizer.config)."
             )
-        self.acoustic_tokenizer = acoustic_tokenizer.to(self.args.device).eval().requires_grad_(False)
+        self.acoustic_tokenizer = prepare_frozen_model(self.accelerator, acoustic_tokenizer)
         self.mask_time_prob = self.args.mask_time_prob if self.args.mask_time_prob is not None else config.mask_time_prob
+        self.add_callback(PerRankSeedCallback())  # each rank its own crops and masks (seed + rank)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         input_values, attention_mask = inputs["input_values"], inputs.get("attention_mask")
@@ -266,6 +269,10 @@ class HEARFineTuningTrainer(Trainer):
     max_seconds=...)`` with an evaluation policy, ``window_to_clip`` in the batch), ``prediction_step`` scores
     the windows ``per_device_eval_batch_size`` at a time and averages each clip's window logits, so memory is
     bounded by the window length whatever the clip's length, and metrics stay per clip."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_callback(PerRankSeedCallback())  # each rank its own crops and dropout (seed + rank)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         if "window_to_clip" not in inputs:
