@@ -79,7 +79,7 @@ def bad_parquet(real_clips, tmp_path_factory):
     """One AudioSet-schema parquet whose rows are the bad recordings (plus one good one), ids = case names."""
     from datasets import Audio, Dataset, Features, List, Value
 
-    from conftest import load_real_audio
+    from _helpers import load_real_audio
 
     speech48 = load_real_audio(SPEECH, 48000)[: 3 * 48000]
     with_nan = speech48.copy()
@@ -235,7 +235,7 @@ def test_pipeline_bad_arrays_and_files(tagger, speech, tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         tagger(str(tmp_path / "missing.wav"))
     # Other rates, bit depths and channel counts are resampled / downmixed by the pipeline and agree.
-    from conftest import load_real_audio
+    from _helpers import load_real_audio
 
     wave48 = load_real_audio(SPEECH, 48000)[: 2 * 48000]
     reference = tagger({"raw": wave48, "sampling_rate": 48000}, top_k=3)

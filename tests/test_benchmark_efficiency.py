@@ -11,11 +11,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from _helpers import TINY_CR_AUDIOMAE
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.benchmark import BenchmarkArguments, build_ast, count_flops, count_parameters, run_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
+TINY = TINY_CR_AUDIOMAE
 
 
 def test_flops_include_attention_maps_on_cpu(real_clips):
@@ -107,7 +108,13 @@ def test_bad_arguments_are_clear_errors(tmp_path):
 
 
 def test_headline_ratio_times_the_two_models_in_alternation():
-    from hf_audio_cr.benchmark import BenchmarkArguments, build_cr_audiomae, build_hear, format_markdown, paired_rtf_ratio
+    from hf_audio_cr.benchmark import (
+        BenchmarkArguments,
+        build_cr_audiomae,
+        build_hear,
+        format_markdown,
+        paired_rtf_ratio,
+    )
 
     pair = paired_rtf_ratio(build_hear(quick=True), build_cr_audiomae(quick=True), 2.0, repeats=2, warmup=0,
                             with_features=True)

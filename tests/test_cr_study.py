@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from hf_audio_cr.experiments.cr_study import (
-    COMPARISONS, FSDD_SETTINGS, PRETRAIN, SCENE_SETTINGS, StudyArguments, paired_difference, summarize,
+    COMPARISONS,
+    FSDD_SETTINGS,
+    PRETRAIN,
+    SCENE_SETTINGS,
+    StudyArguments,
+    paired_difference,
+    summarize,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from _checkout import copy_checkout
 
+from _helpers import copy_checkout
 from hf_audio_cr.demo import DemoArguments, run_demo
 
 SPEECH = Path(__file__).parent / "fixtures" / "audio" / "speech_female.ogg"

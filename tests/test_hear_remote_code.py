@@ -8,7 +8,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-from transformers import AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining, pipeline
+from transformers import (
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForPreTraining,
+    pipeline,
+)
 
 from hf_audio_cr.models.hear import (
     HEARConfig,

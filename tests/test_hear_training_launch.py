@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from _hear_training_data import TINY_HEAR, write_esc50_layout
+from _helpers import TINY_HEAR, write_esc50_layout
 from hf_audio_cr.models.hear import HEARConfig, HEARForMaskedAcousticModeling
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,6 +13,7 @@ import torch
 from huggingface_hub import ModelCard
 from transformers import Trainer, TrainingArguments
 
+from _helpers import TINY_HEAR_WINDOWED
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.hub import PushToHubArguments, build_hub_folder, card_code_blocks, find_model_folder, read_eval_metrics
 from hf_audio_cr.training import CRTrainer, CRTrainingArguments, audioset_compute_metrics
@@ -21,9 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # AudioSet classes the three recordings contain (CR-AudioMAE, multi-label) / one class each (HEAR, single-label).
 CLIP_LABELS = {"robin.ogg": ["Bird"], "trumpet.ogg": ["Trumpet", "Music"], "speech_female.ogg": ["Speech"]}
 HEAR_CLASSES = ["robin.ogg", "trumpet.ogg", "speech_female.ogg"]
-HEAR_TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2, window_length=20,
-                 window_overlap=5, spectrum_hidden_size=16, task_hidden_size=32, task_intermediate_size=64,
-                 task_num_attention_heads=2, classifier_hidden_size=16)
+HEAR_TINY = TINY_HEAR_WINDOWED
 FAMILY = {  # family -> (repo id, evaluation metric key, card metric name, code files the folder must carry)
     "cr_audiomae": ("someone/tiny-cr-audiomae", "eval_mAP", "mAP",
                     {"modeling_cr_audiomae.py", "configuration_cr_audiomae.py", "feature_extraction_cr_audiomae.py"}),

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from _helpers import TINY_CR_AUDIOMAE, TINY_HEAR_WINDOWED
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.export import ExportArguments, OnnxAudioClassifier, export_and_check, export_onnx, max_abs_difference
 
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
+TINY = TINY_CR_AUDIOMAE
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,7 @@ def test_missing_onnx_file_is_a_clear_error(tmp_path):
         OnnxAudioClassifier(tmp_path / "none.onnx")
 
 
-HEAR_TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2, window_length=20,
-                 window_overlap=5, spectrum_hidden_size=16, task_hidden_size=32, task_intermediate_size=64,
-                 task_num_attention_heads=2, classifier_hidden_size=16, num_labels=5, task_max_position_embeddings=500)
+HEAR_TINY = dict(TINY_HEAR_WINDOWED, num_labels=5, task_max_position_embeddings=500)
 
 
 @pytest.fixture(scope="module")

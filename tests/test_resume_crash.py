@@ -15,7 +15,11 @@ from safetensors.torch import load_file
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.data import audioset_id2label
 from hf_audio_cr.training.checkpoints import (
-    checkpoint_problems, last_complete_checkpoint, list_checkpoints, resolve_resume_checkpoint)
+    checkpoint_problems,
+    last_complete_checkpoint,
+    list_checkpoints,
+    resolve_resume_checkpoint,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # The smoke config: a tiny CR-AudioMAE, 2 views, lambda 2, on real fixture recordings; checkpoint every 2 steps.

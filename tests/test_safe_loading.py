@@ -3,9 +3,10 @@ import pickle
 
 import pytest
 
+from _helpers import TINY_CR_AUDIOMAE
 from hf_audio_cr import CRAudioMAEConfig, CRAudioMAEForAudioClassification
 
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128, num_labels=5)
+TINY = dict(TINY_CR_AUDIOMAE, num_labels=5)
 
 
 class _Payload:

@@ -13,7 +13,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from _checkout import ROOT, copy_checkout
+from _helpers import ROOT, copy_checkout
 
 PUBLISH = r"""
 import json, sys
