@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
+import numpy as np
 import pytest
 
 from _helpers import copy_checkout
@@ -40,10 +42,17 @@ def test_both_methods_are_trained_with_the_same_budget_and_tabulated(report):
     assert history["cr"][-1]["loss"] > history["cr"][-1]["bce_loss"]
 
 
-def test_plots_are_png_files(report):
+def test_plots_are_images_with_content(report):
     result, _ = report
+    assert set(result["plots"]) and all(Path(p).suffix == ".png" for p in result["plots"].values())
     for path in result["plots"].values():
-        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and Path(path).stat().st_size > 5000
+        image = matplotlib.image.imread(path)  # what an image viewer decodes
+        height, width = image.shape[:2]
+        assert image.ndim == 3 and 200 <= height <= 4000 and 200 <= width <= 6000, (path, image.shape)
+        rgb = image[..., :3]
+        # drawn curves/bars, not a blank canvas: many distinct colours and ink on a good share of the pixels
+        assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 20, path
+        assert (rgb.std(axis=-1) > 0.05).mean() > 0.005 or (rgb.mean(axis=-1) < 0.5).mean() > 0.005, path
 
 
 def test_selected_model_is_a_hub_ready_folder_with_the_measured_map(report):
