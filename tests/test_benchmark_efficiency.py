@@ -116,8 +116,12 @@ def test_headline_ratio_times_the_two_models_in_alternation():
         paired_rtf_ratio,
     )
 
-    pair = paired_rtf_ratio(build_hear(quick=True), build_cr_audiomae(quick=True), 2.0, repeats=2, warmup=0,
-                            with_features=True)
+    hear, cr_audiomae = build_hear(quick=True), build_cr_audiomae(quick=True)
+    calls = []  # which model each timed forward ran
+    for subject in (hear, cr_audiomae):
+        subject.model.register_forward_hook(lambda module, args, output, name=subject.name: calls.append(name))
+    pair = paired_rtf_ratio(hear, cr_audiomae, 2.0, repeats=3, warmup=1, with_features=True)
+    assert calls == ["hear", "cr_audiomae"] * 4  # warm-up pair, then a, b, a, b, ...: never a block of one model
     assert pair["setting"] == "torch/2s/1thr/fe+model" and pair["ratio"] > 0 and pair["rtf_a"] > 0 and pair["rtf_b"] > 0
     table = format_markdown([], BenchmarkArguments(durations=[2.0]), [pair])
     assert f"HEAR / CR-AudioMAE RTF ratio (torch/2s/1thr/fe+model, runs interleaved): {pair['ratio']:.3f}" in table
