@@ -56,6 +56,7 @@ def quick_run(tmp_path_factory):
     return out, result.stdout
 
 
+@pytest.mark.slow  # the benchmark script in a subprocess
 def test_script_writes_table_json_and_chart(quick_run):
     out, stdout = quick_run
     report = json.loads((out / "results.json").read_text())
@@ -74,6 +75,7 @@ def test_script_writes_table_json_and_chart(quick_run):
     assert image.ndim == 3 and image.shape[0] > 100
 
 
+@pytest.mark.slow  # the benchmark script in a subprocess
 def test_params_column_counts_every_parameter(quick_run):
     out, _ = quick_run
     report = json.loads((out / "results.json").read_text())
@@ -81,6 +83,7 @@ def test_params_column_counts_every_parameter(quick_run):
     assert row["params"] == count_parameters(CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)))
 
 
+@pytest.mark.slow  # ONNX export
 def test_saved_model_folder_is_benchmarked_by_name_with_onnxruntime_rows(tmp_path):
     folder = tmp_path / "my_tagger"
     CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).save_pretrained(folder)

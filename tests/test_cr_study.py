@@ -40,6 +40,7 @@ def test_bad_arguments_name_the_flag():
         StudyArguments(settings=["λ=7"])
 
 
+@pytest.mark.slow  # scripts/reproduce_cr.py --quick
 def test_quick_study_end_to_end(tmp_path):
     out = tmp_path / "study"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONPATH=str(REPO))

@@ -13,6 +13,8 @@ import pytest
 from _helpers import copy_checkout
 from hf_audio_cr.demo import DemoArguments, run_demo
 
+pytestmark = pytest.mark.slow  # make demo end to end (toy size, then --quick from a fresh clone)
+
 SPEECH = Path(__file__).parent / "fixtures" / "audio" / "speech_female.ogg"
 
 

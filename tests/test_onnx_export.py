@@ -21,6 +21,7 @@ def cr_audiomae_onnx(real_clips, tmp_path_factory):
     return model, extractor, OnnxAudioClassifier(path)
 
 
+@pytest.mark.slow  # ONNX export
 @pytest.mark.parametrize("seconds", [1.0, 2.5, 9.0])
 def test_cr_audiomae_parity_for_any_number_of_windows(cr_audiomae_onnx, real_clips, seconds):
     model, extractor, onnx_model = cr_audiomae_onnx
@@ -28,6 +29,7 @@ def test_cr_audiomae_parity_for_any_number_of_windows(cr_audiomae_onnx, real_cli
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
 
 
+@pytest.mark.slow  # ONNX export
 def test_cr_audiomae_parity_on_a_padded_batch_with_window_mask(cr_audiomae_onnx, real_clips):
     model, extractor, onnx_model = cr_audiomae_onnx
     clips = [real_clips["trumpet.ogg"][:24000], real_clips["robin.ogg"], real_clips["speech_female.ogg"][:80000]]
@@ -38,6 +40,7 @@ def test_cr_audiomae_parity_on_a_padded_batch_with_window_mask(cr_audiomae_onnx,
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
 
 
+@pytest.mark.slow  # ONNX export
 def test_export_script_checks_parity_on_a_saved_folder(tmp_path, audio_dir):
     folder = tmp_path / "tagger"
     CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).save_pretrained(folder)
@@ -78,6 +81,7 @@ def hear_onnx(real_clips, tmp_path_factory):
     return model, extractor, OnnxAudioClassifier(path)
 
 
+@pytest.mark.slow  # ONNX export
 @pytest.mark.parametrize("seconds", [0.3, 1.0, 2.35, 7.0])
 def test_hear_parity_with_sliding_windows_in_the_graph(hear_onnx, real_clips, seconds):
     """0.3 s fits one 0.4 s window (padded inside the runner), longer clips use several cross-faded windows;
@@ -87,12 +91,14 @@ def test_hear_parity_with_sliding_windows_in_the_graph(hear_onnx, real_clips, se
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
 
 
+@pytest.mark.slow  # ONNX export
 def test_hear_parity_on_a_padded_batch(hear_onnx, real_clips):
     model, extractor, onnx_model = hear_onnx
     features = dict(extractor([real_clips["robin.ogg"][:12000], real_clips["trumpet.ogg"][:70000]], sampling_rate=16000))
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
 
 
+@pytest.mark.slow  # ONNX export
 def test_hear_graph_refuses_clips_beyond_its_position_table(hear_onnx, real_clips):
     _, extractor, onnx_model = hear_onnx
     clip = np.concatenate([real_clips["speech_female.ogg"]] * 3)[: 16000 * 11]  # 1101 frames > 2 * 500

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # A fresh interpreter where the optional packages are missing (a None entry in sys.modules fails the import).
@@ -34,6 +36,7 @@ print(json.dumps({"logits": list(logits.shape), "errors": errors}))
 """
 
 
+@pytest.mark.slow  # fresh interpreter
 def test_core_runs_without_the_extras_and_missing_extras_are_named(tmp_path):
     result = subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS], cwd=tmp_path, capture_output=True, text=True,
                             timeout=300)

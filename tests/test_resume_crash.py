@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -22,6 +23,8 @@ from hf_audio_cr.training.checkpoints import (
     list_checkpoints,
     resolve_resume_checkpoint,
 )
+
+pytestmark = pytest.mark.slow  # real training scripts killed and resumed
 
 ROOT = Path(__file__).resolve().parents[1]
 # The smoke config: a tiny CR-AudioMAE, 2 views, lambda 2, on real fixture recordings; checkpoint every 2 steps.
