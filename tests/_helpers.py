@@ -45,6 +45,36 @@ TINY_HEAR_WINDOWED = dict(hidden_size=32, intermediate_size=64, num_attention_he
                           task_intermediate_size=64, task_num_attention_heads=2, classifier_hidden_size=16)
 
 
+
+
+def save_tiny_classifier(folder: Path, family: str = "cr_audiomae", **config) -> Path:
+    """A seeded tiny 3-label classifier (one layer) and its feature extractor saved in ``folder``: a model folder
+    as pipeline("audio-classification") users load it."""
+    import torch
+
+    from hf_audio_cr import (
+        AudioMAEFeatureExtractor,
+        CRAudioMAEConfig,
+        CRAudioMAEForAudioClassification,
+        HEARConfig,
+        HEARFeatureExtractor,
+        HEARForAudioClassification,
+    )
+
+    torch.manual_seed(0)
+    if family == "cr_audiomae":
+        settings = dict(TINY_CR_AUDIOMAE, num_hidden_layers=1, num_labels=3, **config)
+        CRAudioMAEForAudioClassification(CRAudioMAEConfig(**settings)).save_pretrained(folder)
+        AudioMAEFeatureExtractor(max_length=128).save_pretrained(folder)  # long_audio='stream' (the default)
+    else:
+        settings = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=1,
+                        spectrum_hidden_size=16, task_hidden_size=32, task_intermediate_size=64,
+                        task_num_attention_heads=2, classifier_hidden_size=16, num_labels=3, **config)
+        HEARForAudioClassification(HEARConfig(**settings)).eval().save_pretrained(folder)
+        HEARFeatureExtractor().save_pretrained(folder)
+    return Path(folder)
+
+
 # ------------------------------------------------------------------------------------- real data layouts
 # Real recordings for pre-training: bird, trumpet, read speech, cymbal, bell, spoken digits.
 PRETRAINING_FILES = [

@@ -212,14 +212,9 @@ def test_a_negative_consistency_weight_is_refused(tmp_path):
 def tagger(tmp_path_factory):
     from transformers import pipeline
 
-    from hf_audio_cr import CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from _helpers import save_tiny_classifier
 
-    folder = tmp_path_factory.mktemp("tagger")
-    torch.manual_seed(0)
-    CRAudioMAEForAudioClassification(CRAudioMAEConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=128,
-        num_labels=3)).save_pretrained(folder)
-    AudioMAEFeatureExtractor(max_length=128).save_pretrained(folder)
+    folder = save_tiny_classifier(tmp_path_factory.mktemp("tagger"), "cr_audiomae")
     return pipeline("audio-classification", model=str(folder), trust_remote_code=True)
 
 
