@@ -154,6 +154,7 @@ print(json.dumps({"pipeline": type(tagger).__module__, "file": logits(audio),
 """
 
 
+@pytest.mark.slow  # fresh interpreter without hf_audio_cr
 @pytest.mark.parametrize("family", ["cr", "hear"])
 def test_without_the_package_installed(family, cr_folder, hear_folder, tmp_path):
     cut = tmp_path / "cut.flac"
