@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install system-deps test demo cr-study reproduce-hear bench clean
+.PHONY: install system-deps test test-fast lint demo cr-study reproduce-hear bench clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -30,8 +30,18 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: system-deps $(STAMP)
 
+# The full suite (what CI runs, after `make lint`: .ci/run); ~15 min on 2 cores.
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# Everything but the end-to-end runs marked `slow` (subprocess training, studies, wheel build): < 2 min.
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+# ruff's pyflakes/pycodestyle errors, import order and pyupgrade rules (pyproject.toml [tool.ruff]);
+# `$(VENV)/bin/ruff check --fix .` applies the automatic fixes.
+lint: install
+	$(VENV)/bin/ruff check .
 
 demo: install
 	$(PY) scripts/demo.py $(DEMO_ARGS)

@@ -390,10 +390,9 @@ def format_markdown(results: list[dict], args: BenchmarkArguments, headline: lis
 
 def plot_results(results: list[dict], args: BenchmarkArguments, path: Path) -> None:
     """Bar chart: RTF (model + features, first duration) per model at each thread count, and GMACs."""
-    import matplotlib
+    from .extras import agg_pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = agg_pyplot("The benchmark chart")
 
     first = args.durations[0]
     thread_counts = [usable_cores() if t == "all" else int(t) for t in args.threads]

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .extras import require
+
 METADATA_KEY = "hf_audio_cr.frame_padding"
 
 
@@ -119,7 +121,8 @@ def export_onnx(model: torch.nn.Module, inputs: dict[str, torch.Tensor], path: s
     symbolic; windowed examples need at least two windows for the same reason (a 25 s clip gives every model
     enough).
     """
-    import onnx
+    onnx = require("onnx", "ONNX export")
+    require("onnxscript", "ONNX export")  # torch.onnx's dynamo exporter builds the graph with it
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,8 +161,9 @@ def quantize_onnx(path: str | Path, output: str | Path | None = None, preprocess
     (120 MB instead of 29 MB at the paper size)."""
     import tempfile
 
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    onnx = require("onnx", "int8 quantisation")
+    quantization = require("onnxruntime.quantization", "int8 quantisation")
+    QuantType, quantize_dynamic = quantization.QuantType, quantization.quantize_dynamic
 
     path = Path(path)
     output = Path(output) if output is not None else path.with_suffix(".int8.onnx")
@@ -192,7 +196,7 @@ class OnnxAudioClassifier:
     """An onnxruntime session called like the PyTorch model: ``clf(**features) -> logits`` (numpy)."""
 
     def __init__(self, path: str | Path, num_threads: int | None = None):
-        import onnxruntime as ort
+        ort = require("onnxruntime", "Running an ONNX model")
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no ONNX file; create it with scripts/export_onnx.py.")

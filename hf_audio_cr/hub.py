@@ -88,8 +88,9 @@ def find_model_folder(path: str | Path) -> Path:
         best = json.loads(state.read_text()).get("best_model_checkpoint")
         if best and (Path(best) / "config.json").is_file():
             return Path(best)
-    checkpoints = sorted((p for p in path.glob("checkpoint-*") if (p / "config.json").is_file()),
-                         key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
+    from .training.checkpoints import list_checkpoints
+
+    checkpoints = [p for p in list_checkpoints(path) if (p / "config.json").is_file()]
     if not checkpoints:
         raise FileNotFoundError(f"model_dir {path}: no config.json and no checkpoint-N/config.json; "
                                 "save the model with trainer.save_model() or model.save_pretrained().")
@@ -152,11 +153,10 @@ def _dataset_from_labels(config) -> CardDataset | None:
     labels = [config.id2label[i] for i in sorted(config.id2label)] if getattr(config, "id2label", None) else []
     if not labels:
         return None
-    from .data.audioset import audioset_id2label
+    from .data.audioset import NUM_STANDARD_CLASSES, audioset_id2label
     from .data.downstream import ESC50_CLASSES, SPEECH_COMMANDS_35_CLASSES
 
-    standard = [audioset_id2label("527")[i] for i in range(527)]
-    if labels[:527] == standard:
+    if labels[:NUM_STANDARD_CLASSES] == list(audioset_id2label("527").values()):
         return DATASETS["audioset"]
     if labels == list(ESC50_CLASSES):
         return DATASETS["esc50"]

@@ -1,30 +1,16 @@
-"""Shared fixtures: real recordings decoded once and resampled to 16 kHz."""
-from pathlib import Path
-
-import numpy as np
+"""Shared fixtures: real recordings decoded once and resampled to 16 kHz. Helpers and tiny configs that test
+modules import live in tests/_helpers.py."""
 import pytest
-import soundfile as sf
 import torch
-import torchaudio
 
-AUDIO_DIR = Path(__file__).parent / "fixtures" / "audio"
-REAL_CLIPS = ("robin.ogg", "trumpet.ogg", "speech_female.ogg")
+from _helpers import AUDIO_DIR, REAL_CLIPS, load_real_audio
 
 # Two cores are shared between torch's intra-op pool and everything else: one thread keeps the suite steady.
 torch.set_num_threads(1)
 
 
-def load_real_audio(name: str, sampling_rate: int = 16000) -> np.ndarray:
-    """Decode a fixture recording to mono float32 at ``sampling_rate``."""
-    data, sr = sf.read(AUDIO_DIR / name, dtype="float32", always_2d=True)
-    wave = torch.from_numpy(data.mean(axis=1))
-    if sr != sampling_rate:
-        wave = torchaudio.functional.resample(wave, sr, sampling_rate)
-    return wave.numpy()
-
-
 @pytest.fixture(scope="session")
-def audio_dir() -> Path:
+def audio_dir():
     return AUDIO_DIR
 
 

@@ -79,7 +79,7 @@ def bad_parquet(real_clips, tmp_path_factory):
     """One AudioSet-schema parquet whose rows are the bad recordings (plus one good one), ids = case names."""
     from datasets import Audio, Dataset, Features, List, Value
 
-    from conftest import load_real_audio
+    from _helpers import load_real_audio
 
     speech48 = load_real_audio(SPEECH, 48000)[: 3 * 48000]
     with_nan = speech48.copy()
@@ -212,14 +212,9 @@ def test_a_negative_consistency_weight_is_refused(tmp_path):
 def tagger(tmp_path_factory):
     from transformers import pipeline
 
-    from hf_audio_cr import CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from _helpers import save_tiny_classifier
 
-    folder = tmp_path_factory.mktemp("tagger")
-    torch.manual_seed(0)
-    CRAudioMAEForAudioClassification(CRAudioMAEConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=128,
-        num_labels=3)).save_pretrained(folder)
-    AudioMAEFeatureExtractor(max_length=128).save_pretrained(folder)
+    folder = save_tiny_classifier(tmp_path_factory.mktemp("tagger"), "cr_audiomae")
     return pipeline("audio-classification", model=str(folder), trust_remote_code=True)
 
 
@@ -235,7 +230,7 @@ def test_pipeline_bad_arrays_and_files(tagger, speech, tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.wav"):
         tagger(str(tmp_path / "missing.wav"))
     # Other rates, bit depths and channel counts are resampled / downmixed by the pipeline and agree.
-    from conftest import load_real_audio
+    from _helpers import load_real_audio
 
     wave48 = load_real_audio(SPEECH, 48000)[: 2 * 48000]
     reference = tagger({"raw": wave48, "sampling_rate": 48000}, top_k=3)

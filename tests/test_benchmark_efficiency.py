@@ -11,11 +11,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from _helpers import TINY_CR_AUDIOMAE
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.benchmark import BenchmarkArguments, build_ast, count_flops, count_parameters, run_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
+TINY = TINY_CR_AUDIOMAE
 
 
 def test_flops_include_attention_maps_on_cpu(real_clips):
@@ -55,6 +56,7 @@ def quick_run(tmp_path_factory):
     return out, result.stdout
 
 
+@pytest.mark.slow  # the benchmark script in a subprocess
 def test_script_writes_table_json_and_chart(quick_run):
     out, stdout = quick_run
     report = json.loads((out / "results.json").read_text())
@@ -73,6 +75,7 @@ def test_script_writes_table_json_and_chart(quick_run):
     assert image.ndim == 3 and image.shape[0] > 100
 
 
+@pytest.mark.slow  # the benchmark script in a subprocess
 def test_params_column_counts_every_parameter(quick_run):
     out, _ = quick_run
     report = json.loads((out / "results.json").read_text())
@@ -80,6 +83,7 @@ def test_params_column_counts_every_parameter(quick_run):
     assert row["params"] == count_parameters(CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)))
 
 
+@pytest.mark.slow  # ONNX export
 def test_saved_model_folder_is_benchmarked_by_name_with_onnxruntime_rows(tmp_path):
     folder = tmp_path / "my_tagger"
     CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).save_pretrained(folder)
@@ -107,10 +111,20 @@ def test_bad_arguments_are_clear_errors(tmp_path):
 
 
 def test_headline_ratio_times_the_two_models_in_alternation():
-    from hf_audio_cr.benchmark import BenchmarkArguments, build_cr_audiomae, build_hear, format_markdown, paired_rtf_ratio
+    from hf_audio_cr.benchmark import (
+        BenchmarkArguments,
+        build_cr_audiomae,
+        build_hear,
+        format_markdown,
+        paired_rtf_ratio,
+    )
 
-    pair = paired_rtf_ratio(build_hear(quick=True), build_cr_audiomae(quick=True), 2.0, repeats=2, warmup=0,
-                            with_features=True)
+    hear, cr_audiomae = build_hear(quick=True), build_cr_audiomae(quick=True)
+    calls = []  # which model each timed forward ran
+    for subject in (hear, cr_audiomae):
+        subject.model.register_forward_hook(lambda module, args, output, name=subject.name: calls.append(name))
+    pair = paired_rtf_ratio(hear, cr_audiomae, 2.0, repeats=3, warmup=1, with_features=True)
+    assert calls == ["hear", "cr_audiomae"] * 4  # warm-up pair, then a, b, a, b, ...: never a block of one model
     assert pair["setting"] == "torch/2s/1thr/fe+model" and pair["ratio"] > 0 and pair["rtf_a"] > 0 and pair["rtf_b"] > 0
     table = format_markdown([], BenchmarkArguments(durations=[2.0]), [pair])
     assert f"HEAR / CR-AudioMAE RTF ratio (torch/2s/1thr/fe+model, runs interleaved): {pair['ratio']:.3f}" in table

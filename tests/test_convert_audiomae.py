@@ -203,7 +203,6 @@ def test_fork_556_head_rows_are_put_in_the_package_order(marked_556_checkpoint, 
     from safetensors.torch import load_file
 
     from hf_audio_cr.data import audioset_label_set
-
     from hf_audio_cr.models.cr_audiomae.convert_audiomae_checkpoint import convert_checkpoint
 
     path, original = marked_556_checkpoint

@@ -85,6 +85,7 @@ print(json.dumps({"logits": logits[0].tolist(), "model": type(model).__module__,
 """
 
 
+@pytest.mark.slow  # fresh interpreter
 def test_remote_code_loads_in_a_fresh_interpreter_with_the_same_logits(saved_folder, audio_dir, real_clips, tmp_path):
     folder, model = saved_folder
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}

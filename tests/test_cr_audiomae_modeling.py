@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from hf_audio_cr import CRAudioMAEConfig, CRAudioMAEForAudioClassification, CRAudioMAEModel
+from hf_audio_cr.data import audioset_id2label
 
 
 def tiny_config(**kwargs):
@@ -17,6 +18,7 @@ def test_paper_configuration_size_counted_without_running():
     assert config.patch_grid == (64, 8) and config.num_labels == 527
     assert config.problem_type == "multi_label_classification" and config.layer_norm_eps == 1e-6
     assert config.id2label[0] == "Speech" and config.id2label[526] == "Field recording"
+    assert config.id2label == audioset_id2label("527")  # the data package's names for the standard label set
     with torch.device("meta"):
         model = CRAudioMAEForAudioClassification(config)
     total = sum(p.numel() for p in model.parameters())

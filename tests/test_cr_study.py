@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from hf_audio_cr.experiments.cr_study import (
-    COMPARISONS, FSDD_SETTINGS, PRETRAIN, SCENE_SETTINGS, StudyArguments, paired_difference, summarize,
+    COMPARISONS,
+    FSDD_SETTINGS,
+    PRETRAIN,
+    SCENE_SETTINGS,
+    StudyArguments,
+    paired_difference,
+    summarize,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +40,7 @@ def test_bad_arguments_name_the_flag():
         StudyArguments(settings=["λ=7"])
 
 
+@pytest.mark.slow  # scripts/reproduce_cr.py --quick
 def test_quick_study_end_to_end(tmp_path):
     out = tmp_path / "study"
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONPATH=str(REPO))

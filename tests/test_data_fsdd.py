@@ -54,6 +54,7 @@ def test_shipped_fsdd_audio_is_the_original_recordings(digits):
         np.testing.assert_array_equal(np.asarray(clip["array"], dtype=np.float32), original)
 
 
+@pytest.mark.slow  # trains one model per held-out speaker
 def test_speaker_task_and_leave_one_speaker_out(digits):
     speakers = load_fsdd(task="speaker")
     assert speakers["train"].features["label"].names == list(FSDD_SPEAKERS)

@@ -11,8 +11,14 @@ import soundfile as sf
 
 import hf_audio_cr
 from hf_audio_cr.demo.embedded import (
-    SPLITS, SoundDirs, SourceGroup, assign_sources_to_splits, audioset_class_names, build_embedded_audioset,
-    discover_sources)
+    SPLITS,
+    SoundDirs,
+    SourceGroup,
+    assign_sources_to_splits,
+    audioset_class_names,
+    build_embedded_audioset,
+    discover_sources,
+)
 
 TINY = {"train": 3, "validation": 2, "test": 2}
 

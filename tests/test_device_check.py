@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # scripts/device_check.sh --quick
 def test_device_check_writes_one_json_with_every_step(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path)}
     result = subprocess.run(["bash", "scripts/device_check.sh", "--device", "cpu", "--quick"], cwd=ROOT, env=env,

@@ -8,7 +8,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-from transformers import AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification, AutoModelForPreTraining, pipeline
+from transformers import (
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForPreTraining,
+    pipeline,
+)
 
 from hf_audio_cr.models.hear import (
     HEARConfig,
@@ -98,6 +104,7 @@ def test_pipeline_scores_a_30_second_clip_as_a_whole(saved):
     assert not torch.allclose(whole, first_window, atol=1e-4)  # the clip was not cut to one window
 
 
+@pytest.mark.slow  # fresh interpreter
 def test_remote_code_in_a_fresh_interpreter(saved, tmp_path):
     folder, model, wave = saved
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "OMP_NUM_THREADS": "1"}

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from _hear_training_data import TINY_HEAR, TINY_TOKENIZER, write_esc50_layout
+from _helpers import TINY_HEAR, TINY_TOKENIZER, write_esc50_layout
 from hf_audio_cr.data import load_esc50
 from hf_audio_cr.models.hear import HEARTokenizerConfig, HEARTokenizerModel
 from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate

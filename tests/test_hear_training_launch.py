@@ -5,10 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
-from _hear_training_data import TINY_HEAR, write_esc50_layout
+from _helpers import TINY_HEAR, write_esc50_layout
 from hf_audio_cr.models.hear import HEARConfig, HEARForMaskedAcousticModeling
+
+pytestmark = pytest.mark.slow  # accelerate launch of finetune_hear.py
 
 ROOT = Path(__file__).resolve().parents[1]
 

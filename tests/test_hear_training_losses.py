@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import ASTConfig, ASTModel
 
-from _hear_training_data import PRETRAINING_FILES, TINY_HEAR, TINY_TEACHER, load_file
+from _helpers import PRETRAINING_FILES, TINY_HEAR, TINY_TEACHER, load_file
 from hf_audio_cr.models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEModel
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling
 from hf_audio_cr.training.hear_losses import (

@@ -4,7 +4,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from _hear_training_data import TINY_TOKENIZER, pretraining_dataset
+from _helpers import TINY_TOKENIZER, pretraining_dataset
 from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
 from hf_audio_cr.data import HEARPretrainingCollator
 from hf_audio_cr.training.hear_trainers import HEARTokenizerTrainer, HEARTokenizerTrainingArguments

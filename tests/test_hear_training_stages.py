@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from _hear_training_data import TINY_HEAR, TINY_TEACHER, TINY_TOKENIZER, pretraining_dataset, write_esc50_layout
+from _helpers import TINY_HEAR, TINY_TEACHER, TINY_TOKENIZER, pretraining_dataset, write_esc50_layout
 from hf_audio_cr.data import load_esc50
 from hf_audio_cr.models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEModel
 from hf_audio_cr.models.hear import (

@@ -6,14 +6,13 @@ import json
 import pytest
 from huggingface_hub import ModelCard
 
+from _helpers import TINY_HEAR_WINDOWED
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.data import SPEECH_COMMANDS_12_CLASSES, SPEECH_COMMANDS_35_CLASSES
 from hf_audio_cr.hub import DATASETS, PushToHubArguments, build_hub_folder, resolve_dataset
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
 
-TINY_HEAR = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2, window_length=20,
-                 window_overlap=5, spectrum_hidden_size=16, task_hidden_size=32, task_intermediate_size=64,
-                 task_num_attention_heads=2, classifier_hidden_size=16)
+TINY_HEAR = TINY_HEAR_WINDOWED
 
 
 def hear_run(path, labels=("robin", "trumpet", "speech")):

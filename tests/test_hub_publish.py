@@ -13,6 +13,7 @@ import torch
 from huggingface_hub import ModelCard
 from transformers import Trainer, TrainingArguments
 
+from _helpers import TINY_HEAR_WINDOWED
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.hub import PushToHubArguments, build_hub_folder, card_code_blocks, find_model_folder, read_eval_metrics
 from hf_audio_cr.training import CRTrainer, CRTrainingArguments, audioset_compute_metrics
@@ -21,9 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # AudioSet classes the three recordings contain (CR-AudioMAE, multi-label) / one class each (HEAR, single-label).
 CLIP_LABELS = {"robin.ogg": ["Bird"], "trumpet.ogg": ["Trumpet", "Music"], "speech_female.ogg": ["Speech"]}
 HEAR_CLASSES = ["robin.ogg", "trumpet.ogg", "speech_female.ogg"]
-HEAR_TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2, window_length=20,
-                 window_overlap=5, spectrum_hidden_size=16, task_hidden_size=32, task_intermediate_size=64,
-                 task_num_attention_heads=2, classifier_hidden_size=16)
+HEAR_TINY = TINY_HEAR_WINDOWED
 FAMILY = {  # family -> (repo id, evaluation metric key, card metric name, code files the folder must carry)
     "cr_audiomae": ("someone/tiny-cr-audiomae", "eval_mAP", "mAP",
                     {"modeling_cr_audiomae.py", "configuration_cr_audiomae.py", "feature_extraction_cr_audiomae.py"}),
@@ -103,6 +102,7 @@ def published(request, tmp_path_factory):
             "extractor": trainer.processing_class, "folder": folder, "repo_id": repo_id}
 
 
+@pytest.mark.slow  # training runs + publishing (module fixture)
 def test_eval_metrics_come_from_the_run_json(published):
     key = FAMILY[published["family"]][1]
     read = read_eval_metrics(published["run_dir"])
@@ -110,6 +110,7 @@ def test_eval_metrics_come_from_the_run_json(published):
     assert json.loads((published["run_dir"] / "eval_results.json").read_text())[key] == pytest.approx(read[key])
 
 
+@pytest.mark.slow  # training runs + publishing (module fixture)
 def test_folder_is_self_contained_with_auto_map(published):
     folder, family = published["folder"], published["family"]
     names = {p.name for p in folder.iterdir()}
@@ -119,6 +120,7 @@ def test_folder_is_self_contained_with_auto_map(published):
     assert auto_map["AutoModelForAudioClassification"].startswith(f"modeling_{family}.")
 
 
+@pytest.mark.slow  # training runs + publishing (module fixture)
 def test_card_metadata_parses_back_with_the_run_results(published):
     family, metrics = published["family"], published["metrics"]
     card = ModelCard.load(published["folder"] / "README.md")
@@ -162,6 +164,7 @@ print(json.dumps({"printed": printed, "logits": logits.tolist(), "top": top, "mo
 """
 
 
+@pytest.mark.slow  # training runs + publishing (module fixture)
 def test_fresh_process_loads_the_folder_and_runs_the_card_snippets(published, audio_dir, real_clips, tmp_path):
     model, extractor, folder = published["model"], published["extractor"], published["folder"]
     snippets = card_code_blocks((folder / "README.md").read_text())
@@ -190,6 +193,7 @@ def test_trainer_dir_without_final_model_uses_best_or_last_checkpoint(tmp_path):
     assert find_model_folder(tmp_path).name == "checkpoint-2"
 
 
+@pytest.mark.slow  # training runs + publishing (module fixture)
 def test_bad_inputs_name_the_problem(tmp_path, published):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         find_model_folder(tmp_path)

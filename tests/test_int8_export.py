@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 
 import onnx
+import pytest
 
 from hf_audio_cr.benchmark import HEAR_TINY_CONFIG, benchmark_waveform
 from hf_audio_cr.export import OnnxAudioClassifier, logits_agreement, quantize_onnx
 from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
+
+pytestmark = pytest.mark.slow  # ONNX export + int8 quantisation
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -92,6 +92,7 @@ print(json.dumps({"scores": scores, "model": type(tagger.model).__module__, "str
 """
 
 
+@pytest.mark.slow  # fresh interpreter, remote code
 def test_remote_code_pipeline_streams_with_the_same_scores(cr_folder, long_audio, tmp_path):
     folder, model = cr_folder
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from _helpers import TINY_CR_AUDIOMAE, TINY_HEAR_WINDOWED
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.export import ExportArguments, OnnxAudioClassifier, export_and_check, export_onnx, max_abs_difference
 
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
+TINY = TINY_CR_AUDIOMAE
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +21,7 @@ def cr_audiomae_onnx(real_clips, tmp_path_factory):
     return model, extractor, OnnxAudioClassifier(path)
 
 
+@pytest.mark.slow  # ONNX export
 @pytest.mark.parametrize("seconds", [1.0, 2.5, 9.0])
 def test_cr_audiomae_parity_for_any_number_of_windows(cr_audiomae_onnx, real_clips, seconds):
     model, extractor, onnx_model = cr_audiomae_onnx
@@ -27,6 +29,7 @@ def test_cr_audiomae_parity_for_any_number_of_windows(cr_audiomae_onnx, real_cli
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
 
 
+@pytest.mark.slow  # ONNX export
 def test_cr_audiomae_parity_on_a_padded_batch_with_window_mask(cr_audiomae_onnx, real_clips):
     model, extractor, onnx_model = cr_audiomae_onnx
     clips = [real_clips["trumpet.ogg"][:24000], real_clips["robin.ogg"], real_clips["speech_female.ogg"][:80000]]
@@ -37,6 +40,7 @@ def test_cr_audiomae_parity_on_a_padded_batch_with_window_mask(cr_audiomae_onnx,
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
 
 
+@pytest.mark.slow  # ONNX export
 def test_export_script_checks_parity_on_a_saved_folder(tmp_path, audio_dir):
     folder = tmp_path / "tagger"
     CRAudioMAEForAudioClassification(CRAudioMAEConfig(**TINY)).save_pretrained(folder)
@@ -62,9 +66,7 @@ def test_missing_onnx_file_is_a_clear_error(tmp_path):
         OnnxAudioClassifier(tmp_path / "none.onnx")
 
 
-HEAR_TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2, window_length=20,
-                 window_overlap=5, spectrum_hidden_size=16, task_hidden_size=32, task_intermediate_size=64,
-                 task_num_attention_heads=2, classifier_hidden_size=16, num_labels=5, task_max_position_embeddings=500)
+HEAR_TINY = dict(TINY_HEAR_WINDOWED, num_labels=5, task_max_position_embeddings=500)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,7 @@ def hear_onnx(real_clips, tmp_path_factory):
     return model, extractor, OnnxAudioClassifier(path)
 
 
+@pytest.mark.slow  # ONNX export
 @pytest.mark.parametrize("seconds", [0.3, 1.0, 2.35, 7.0])
 def test_hear_parity_with_sliding_windows_in_the_graph(hear_onnx, real_clips, seconds):
     """0.3 s fits one 0.4 s window (padded inside the runner), longer clips use several cross-faded windows;
@@ -88,12 +91,14 @@ def test_hear_parity_with_sliding_windows_in_the_graph(hear_onnx, real_clips, se
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
 
 
+@pytest.mark.slow  # ONNX export
 def test_hear_parity_on_a_padded_batch(hear_onnx, real_clips):
     model, extractor, onnx_model = hear_onnx
     features = dict(extractor([real_clips["robin.ogg"][:12000], real_clips["trumpet.ogg"][:70000]], sampling_rate=16000))
     assert max_abs_difference(model, onnx_model, features) <= 1e-4
 
 
+@pytest.mark.slow  # ONNX export
 def test_hear_graph_refuses_clips_beyond_its_position_table(hear_onnx, real_clips):
     _, extractor, onnx_model = hear_onnx
     clip = np.concatenate([real_clips["speech_female.ogg"]] * 3)[: 16000 * 11]  # 1101 frames > 2 * 500

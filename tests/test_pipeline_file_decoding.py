@@ -15,14 +15,9 @@ import soundfile as sf
 import torch
 from transformers import AudioClassificationPipeline, pipeline
 
+from _helpers import save_tiny_classifier
 from hf_audio_cr import (
     AudioFileClassificationPipeline,
-    AudioMAEFeatureExtractor,
-    CRAudioMAEConfig,
-    CRAudioMAEForAudioClassification,
-    HEARConfig,
-    HEARFeatureExtractor,
-    HEARForAudioClassification,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -45,25 +40,12 @@ def recordings(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cr_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cr")
-    torch.manual_seed(0)
-    CRAudioMAEForAudioClassification(CRAudioMAEConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=128,
-        num_labels=3)).save_pretrained(folder)
-    AudioMAEFeatureExtractor(max_length=128).save_pretrained(folder)  # long_audio='stream' (the default)
-    return folder
+    return save_tiny_classifier(tmp_path_factory.mktemp("cr"), "cr_audiomae")
 
 
 @pytest.fixture(scope="module")
 def hear_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hear")
-    torch.manual_seed(0)
-    HEARForAudioClassification(HEARConfig(
-        hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=1, spectrum_hidden_size=16,
-        task_hidden_size=32, task_intermediate_size=64, task_num_attention_heads=2, classifier_hidden_size=16,
-        num_labels=3)).eval().save_pretrained(folder)
-    HEARFeatureExtractor().save_pretrained(folder)
-    return folder
+    return save_tiny_classifier(tmp_path_factory.mktemp("hear"), "hear")
 
 
 def _model_input(tagger, audio):
@@ -172,6 +154,7 @@ print(json.dumps({"pipeline": type(tagger).__module__, "file": logits(audio),
 """
 
 
+@pytest.mark.slow  # fresh interpreter without hf_audio_cr
 @pytest.mark.parametrize("family", ["cr", "hear"])
 def test_without_the_package_installed(family, cr_folder, hear_folder, tmp_path):
     cut = tmp_path / "cut.flac"

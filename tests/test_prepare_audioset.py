@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import soundfile as sf
 
 from hf_audio_cr.data import load_audioset
@@ -21,6 +22,7 @@ def run(*args):
                           text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
 
 
+@pytest.mark.slow  # scripts/prepare_audioset.py in a subprocess
 def test_prepared_parquet_holds_16k_mono_flac_and_counts_bad_clips(tmp_path, audio_dir):
     clips = [
         {"video_id": "robin", "audio": sf.read(audio_dir / "robin.ogg"), "labels": ["/m/015p6"]},
@@ -45,6 +47,7 @@ def test_prepared_parquet_holds_16k_mono_flac_and_counts_bad_clips(tmp_path, aud
     assert again.returncode == 0 and "exists, skipped (resume)" in again.stdout
 
 
+@pytest.mark.slow  # scripts/prepare_audioset.py in a subprocess
 def test_missing_input_is_a_clear_error(tmp_path):
     result = run("--data_files", str(tmp_path / "none.parquet"), "--output_dir", str(tmp_path / "out"))
     assert result.returncode != 0 and "no such parquet file" in result.stderr

@@ -30,6 +30,7 @@ def test_readme_has_runnable_quick_starts():
     assert len(runnable_blocks()) >= 2
 
 
+@pytest.mark.slow  # every README block in a fresh interpreter/shell
 @pytest.mark.parametrize("language, code", runnable_blocks())
 def test_readme_block_runs(language, code, tmp_path):
     for name in ("tests", "configs", "scripts"):

@@ -26,6 +26,7 @@ def quick_run(tmp_path_factory):
     return output, json.loads((output / "results.json").read_text()), result.stdout
 
 
+@pytest.mark.slow  # scripts/reproduce_hear.py --quick
 def test_quick_run_measures_every_setting_task_and_regime(quick_run):
     output, report, stdout = quick_run
     cells = {(r["regime"], r["task"], r["variant"]) for r in report["summary"]}
@@ -56,6 +57,7 @@ def test_quick_run_measures_every_setting_task_and_regime(quick_run):
         assert image.format == "PNG" and image.size[0] > 500
 
 
+@pytest.mark.slow  # scripts/reproduce_hear.py --quick
 def test_quick_run_publishes_a_folder_pipeline_reads_in_a_fresh_process(quick_run):
     output, report, _ = quick_run
     published = report["published"]

@@ -11,7 +11,11 @@ from safetensors.torch import load_file
 from hf_audio_cr import CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.training import CRTrainer, CRTrainingArguments
 from hf_audio_cr.training.checkpoints import (
-    checkpoint_problems, last_complete_checkpoint, list_checkpoints, resolve_resume_checkpoint)
+    checkpoint_problems,
+    last_complete_checkpoint,
+    list_checkpoints,
+    resolve_resume_checkpoint,
+)
 
 CLASSES = ("robin.ogg", "trumpet.ogg", "speech_female.ogg")
 

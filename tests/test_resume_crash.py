@@ -1,6 +1,7 @@
-"""Crash and resume: SIGKILL the real training script after its second checkpoint, cut the newest
-checkpoint off mid-write, resume with ``--resume_from_checkpoint`` and get the same final weights and
-metrics as an uninterrupted run with the same seed (bitwise: same CPU, one thread, restored RNG)."""
+"""Crash and resume: SIGKILL the real training script right after its second checkpoint (a callback pauses the run
+there, so the kill never races the training), cut the newest checkpoint off mid-write, resume with
+``--resume_from_checkpoint`` and get the same final weights and metrics as an uninterrupted run with the same seed
+(bitwise: same CPU, one thread, restored RNG)."""
 import json
 import os
 import signal
@@ -9,13 +10,21 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
+from _helpers import PAUSE_AFTER_SAVE
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.data import audioset_id2label
 from hf_audio_cr.training.checkpoints import (
-    checkpoint_problems, last_complete_checkpoint, list_checkpoints, resolve_resume_checkpoint)
+    checkpoint_problems,
+    last_complete_checkpoint,
+    list_checkpoints,
+    resolve_resume_checkpoint,
+)
+
+pytestmark = pytest.mark.slow  # real training scripts killed and resumed
 
 ROOT = Path(__file__).resolve().parents[1]
 # The smoke config: a tiny CR-AudioMAE, 2 views, lambda 2, on real fixture recordings; checkpoint every 2 steps.
@@ -24,10 +33,30 @@ COMMAND = [sys.executable, "scripts/train_cr_audiomae.py", "configs/cr_audiomae/
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
-def launch(output_dir, *extra, log_name=None):
+def launch(output_dir, *extra, log_name=None, pause_after_save=None):
     log = open(Path(str(output_dir) + ".log") if log_name is None else output_dir.parent / log_name, "w")
-    return subprocess.Popen([*COMMAND, "--output_dir", str(output_dir), *extra], cwd=ROOT,
+    return subprocess.Popen(paused([*COMMAND, "--output_dir", str(output_dir), *extra], pause_after_save), cwd=ROOT,
                             env=ENV, stdout=log, stderr=subprocess.STDOUT)
+
+
+def paused(command, pause_after_save):
+    """``command`` (``python script args``) as is, or, given ``(marker, step)``, run so that it stops for good
+    once checkpoint-``step`` is saved, after writing ``marker`` (tests/_helpers.py PAUSE_AFTER_SAVE)."""
+    if pause_after_save is None:
+        return command
+    marker, step = pause_after_save
+    return [command[0], "-c", PAUSE_AFTER_SAVE, str(marker), str(step), *command[1:]]
+
+
+def kill_when_paused(process, marker, log):
+    """SIGKILL ``process`` once it has written ``marker`` (it then waits in the callback): a fixed crash point."""
+    deadline = time.monotonic() + 300
+    while not marker.is_file():
+        assert process.poll() is None, f"the run ended before its crash point: {Path(log).read_text()[-3000:]}"
+        assert time.monotonic() < deadline, "the run never reached its crash point"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL
 
 
 def finish(process, log):
@@ -50,16 +79,11 @@ def test_sigkill_after_second_checkpoint_then_resume_matches_uninterrupted_run(t
     reference_dir, crashed_dir = tmp_path / "reference", tmp_path / "crashed"
     initial = ("--model_name_or_path", save_initial_model(tmp_path / "initial"))
     reference = launch(reference_dir, *initial)
-    crashed = launch(crashed_dir, *initial)
-    second = crashed_dir / "checkpoint-4" / "trainer_state.json"  # written last: the checkpoint is complete
-    deadline = time.monotonic() + 240
-    while not second.is_file() and crashed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    crashed.send_signal(signal.SIGKILL)
-    assert crashed.wait(timeout=60) == -signal.SIGKILL
+    marker = tmp_path / "saved_checkpoint_4"  # the crash comes right after the second checkpoint is complete
+    crashed = launch(crashed_dir, *initial, pause_after_save=(marker, 4))
+    kill_when_paused(crashed, marker, str(crashed_dir) + ".log")
     survivors = list_checkpoints(crashed_dir)
-    assert survivors[-1].name != "checkpoint-12", "the run finished before it could be killed"
-    assert (crashed_dir / "checkpoint-4").is_dir()
+    assert [p.name for p in survivors] == ["checkpoint-2", "checkpoint-4"] and not checkpoint_problems(survivors[-1])
 
     # Make the newest checkpoint one that was cut off mid-write (as a kill during save leaves it).
     newest = survivors[-1]
@@ -95,23 +119,19 @@ HEAR_COMMAND = [sys.executable, "scripts/train_hear_tokenizer.py", "configs/hear
                 "--save_strategy", "steps", "--save_steps", "2", "--logging_steps", "1", "--seed", "0"]
 
 
-def launch_hear(output_dir, log, *extra):
-    return subprocess.Popen([*HEAR_COMMAND, "--output_dir", str(output_dir), *extra], cwd=ROOT, env=ENV,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+def launch_hear(output_dir, log, *extra, pause_after_save=None):
+    return subprocess.Popen(paused([*HEAR_COMMAND, "--output_dir", str(output_dir), *extra], pause_after_save),
+                            cwd=ROOT, env=ENV, stdout=open(log, "w"), stderr=subprocess.STDOUT)
 
 
 def test_hear_tokenizer_sigkill_resume_last_matches_uninterrupted_run_bitwise(tmp_path):
     reference_dir, crashed_dir = tmp_path / "reference", tmp_path / "crashed"
     reference = launch_hear(reference_dir, tmp_path / "reference.log")
-    crashed = launch_hear(crashed_dir, tmp_path / "crashed.log")
-    second = crashed_dir / "checkpoint-4" / "trainer_state.json"
-    deadline = time.monotonic() + 240
-    while not second.is_file() and crashed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    crashed.send_signal(signal.SIGKILL)
-    assert crashed.wait(timeout=60) == -signal.SIGKILL
+    marker = tmp_path / "saved_checkpoint_4"
+    crashed = launch_hear(crashed_dir, tmp_path / "crashed.log", pause_after_save=(marker, 4))
+    kill_when_paused(crashed, marker, tmp_path / "crashed.log")
     newest = list_checkpoints(crashed_dir)[-1]
-    assert newest.name != "checkpoint-12", "the run finished before it could be killed"
+    assert newest.name == "checkpoint-4" and not checkpoint_problems(newest)
     weights = newest / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
 

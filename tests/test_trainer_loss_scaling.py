@@ -2,7 +2,14 @@
 import torch
 from transformers import Trainer, TrainingArguments
 
-from hf_audio_cr import CRAudioMAEConfig, CRAudioMAEForAudioClassification, HEARConfig, HEARForAudioClassification
+from _helpers import TINY_HEAR_WINDOWED
+from hf_audio_cr import (
+    CRAudioMAEConfig,
+    CRAudioMAEForAudioClassification,
+    HEARConfig,
+    HEARFeatureExtractor,
+    HEARForAudioClassification,
+)
 
 
 def two_accumulated_steps_equal_one_big_step(model, batch, tmp_path):
@@ -30,9 +37,26 @@ def test_cr_audiomae_loss_is_divided_for_gradient_accumulation(tmp_path):
     assert two_accumulated_steps_equal_one_big_step(model, batch, tmp_path)
 
 
-def test_hear_classifier_loss_is_divided_for_gradient_accumulation(tmp_path):
-    # the head's BatchNorm makes 4 clips and 2 x 2 clips differ, so check the flag Trainer reads
-    assert HEARForAudioClassification.accepts_loss_kwargs is False
-    trainer = Trainer(model=HEARForAudioClassification(HEARConfig(num_labels=3)),
-                      args=TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True))
-    assert trainer.model_accepts_loss_kwargs is False
+def test_hear_classifier_loss_is_divided_for_gradient_accumulation(tmp_path, real_clips):
+    # The head's BatchNorm makes 4 clips and 2 x 2 clips differ, so compare one accumulated step with the
+    # model's own loss on the same batch: Trainer must backpropagate loss / accumulation steps.
+    config = HEARConfig(**TINY_HEAR_WINDOWED, num_labels=3, hidden_dropout=0.0, attention_dropout=0.0)
+    torch.manual_seed(0)
+    model = HEARForAudioClassification(config)
+    clips = [wave[:16000] for wave in real_clips.values()] + [real_clips["trumpet.ogg"][16000:32000]]
+    batch = dict(HEARFeatureExtractor()(clips, sampling_rate=16000, return_tensors="pt"), labels=torch.tensor([0, 1, 2, 1]))
+
+    def grads(step):
+        model.zero_grad()
+        model.train()
+        torch.manual_seed(1)
+        step()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    args = TrainingArguments(output_dir=str(tmp_path), gradient_accumulation_steps=2, report_to=[], use_cpu=True)
+    trainer = Trainer(model=model, args=args)
+    trainer.current_gradient_accumulation_steps = 2  # set by the training loop in real runs
+    accumulated = grads(lambda: trainer.training_step(model, batch, num_items_in_batch=torch.tensor(8)))
+    halved = grads(lambda: (model(**batch).loss / 2).backward())
+    assert len(accumulated) == len(halved) > 0
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(accumulated, halved))

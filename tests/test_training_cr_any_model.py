@@ -10,8 +10,12 @@ import torch.nn.functional as F
 from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
 from hf_audio_cr import (
-    AudioClassificationCollator, CRAudioMAEConfig, CRAudioMAEForAudioClassification, HEARConfig,
-    HEARFeatureExtractor, HEARForAudioClassification,
+    AudioClassificationCollator,
+    CRAudioMAEConfig,
+    CRAudioMAEForAudioClassification,
+    HEARConfig,
+    HEARFeatureExtractor,
+    HEARForAudioClassification,
 )
 from hf_audio_cr.training import CRTrainer, CRTrainingArguments, make_views
 from hf_audio_cr.training.augment import make_views_with_frames

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # two accelerate processes (gloo)
+
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = [
     str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", "configs/accelerate/cpu_2proc.yaml",

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from _hear_training_data import DIGITS, DRUMS, TINY_HEAR
+from _helpers import DIGITS, DRUMS, TINY_HEAR
 from hf_audio_cr.data import (
     ESC50_CLASSES,
     AudioClassificationCollator,

@@ -13,7 +13,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from _checkout import ROOT, copy_checkout
+import pytest
+
+from _helpers import ROOT, copy_checkout
+
+pytestmark = pytest.mark.slow  # builds and installs the wheel in a new venv
 
 PUBLISH = r"""
 import json, sys

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import soundfile as sf
 
 SPLITS = ("train", "validation", "test")
 # Share of each source group's recordings per split (a group with fewer than 3 recordings cannot
@@ -209,14 +207,10 @@ def assign_sources_to_splits(sources: Sequence[SourceRecording], seed: int = 0) 
 
 
 def _load_mono(path: Path, sampling_rate: int) -> np.ndarray:
-    import torch
-    import torchaudio
+    """A source recording at ``sampling_rate``, peak-normalised (the scene gains are relative to full scale)."""
+    from ..data.audio_files import load_audio_file
 
-    data, sr = sf.read(path, dtype="float32", always_2d=True)
-    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
-    if sr != sampling_rate:
-        wave = torchaudio.functional.resample(wave, sr, sampling_rate)
-    wave = wave.numpy()
+    wave = load_audio_file(path, sampling_rate)
     peak = float(np.abs(wave).max())
     return wave / peak if peak > 0 else wave
 
@@ -265,12 +259,6 @@ def synthesize_scene(sources: Sequence[SourceRecording], rng: np.random.Generato
     return scene, labels, used
 
 
-def _flac_bytes(wave: np.ndarray, sampling_rate: int) -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, wave, sampling_rate, format="FLAC", subtype="PCM_16")
-    return buffer.getvalue()
-
-
 def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = None, seed: int = 0,
                             sampling_rate: int = 48000, scene_seconds: float = 10.0,
                             max_events: int = 4, progress: bool = False,
@@ -284,8 +272,9 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
     Debian install locations, ``SoundDirs.debian()``). ``extended=True`` adds six hand-percussion and
     drum-machine classes (``extra_source_groups``: more scored classes for a study); the default is the demo's set.
     """
-    from datasets import Audio, Dataset, Features, List as ListFeature, Value
     from tqdm.auto import tqdm
+
+    from ..data.audioset import encode_flac, write_audioset_parquet
 
     num_scenes = dict(DEFAULT_NUM_SCENES if num_scenes is None else num_scenes)
     unknown = set(num_scenes) - set(SPLITS)
@@ -301,8 +290,6 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
     names = audioset_class_names()
     groups = source_groups(sound_dirs) + (extra_source_groups(sound_dirs) if extended else ())
     assignment = assign_sources_to_splits(discover_sources(groups), seed=seed)
-    features = Features({"video_id": Value("string"), "audio": Audio(), "labels": ListFeature(Value("string")),
-                         "human_labels": ListFeature(Value("string"))})
     paths, metadata = {}, {"seed": seed, "sampling_rate": sampling_rate, "scene_seconds": scene_seconds,
                            "extended": extended, "splits": {}}
     cache: Dict[Path, np.ndarray] = {}
@@ -310,18 +297,17 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
         if split not in num_scenes:
             continue
         rng = np.random.default_rng([seed, 1000 + split_index])
-        rows = {"video_id": [], "audio": [], "labels": [], "human_labels": []}
+        clips = []
         used_sources = set()
         for i in tqdm(range(num_scenes[split]), desc=f"embedded {split} scenes", disable=not progress):
             wave, labels, used = synthesize_scene(assignment[split], rng, cache, sampling_rate, scene_seconds, max_events)
             video_id = f"emb{seed}-{split[:3]}-{i:05d}"
-            rows["video_id"].append(video_id)
-            rows["audio"].append({"bytes": _flac_bytes(wave, sampling_rate), "path": f"{video_id}.flac"})
-            rows["labels"].append(labels)
-            rows["human_labels"].append([names[m] for m in labels])
+            # 16-bit FLAC bytes now, so a split never holds its waveforms all at once
+            clips.append({"video_id": video_id, "labels": labels,
+                          "audio": encode_flac((wave, sampling_rate), subtype="PCM_16", clip_id=video_id)})
             used_sources.update(used)
         path = output_dir / f"{split}.parquet"
-        Dataset.from_dict(rows, features=features).to_parquet(str(path))
+        write_audioset_parquet(clips, path, sampling_rate=sampling_rate)
         paths[split] = str(path)
         metadata["splits"][split] = {
             "num_scenes": num_scenes[split],

@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only: the demo runs on headless machines
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..extras import agg_pyplot
+
+plt = agg_pyplot("The demo's plots")
 
 COLORS = {"baseline": "tab:gray", "cr": "tab:blue"}
 

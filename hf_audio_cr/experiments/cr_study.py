@@ -219,7 +219,9 @@ def _config(args: StudyArguments, task: str, frames: int):
 
 def scored_columns(rows: list) -> np.ndarray:
     """The standard-527 columns with a positive in ``rows`` (the classes mAP is averaged over)."""
-    labels = np.stack([r["labels"].numpy() for r in rows])[:, :527]
+    from ..data.audioset import NUM_STANDARD_CLASSES
+
+    labels = np.stack([r["labels"].numpy() for r in rows])[:, :NUM_STANDARD_CLASSES]
     return np.flatnonzero(labels.max(axis=0) > 0)
 
 
@@ -392,10 +394,9 @@ def format_tables(summary: Dict[str, dict], differences: List[dict], selection: 
 
 
 def plot_results(summary: Dict[str, dict], runs: List[dict], path: Path) -> Path:
-    import matplotlib
+    from ..extras import agg_pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = agg_pyplot("The CR study's plots")
 
     tasks = [t for t in ("scenes", "fsdd") if any(s["task"] == t for s in summary.values())]
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.2), squeeze=False)
@@ -426,10 +427,9 @@ def plot_results(summary: Dict[str, dict], runs: List[dict], path: Path) -> Path
 def plot_diagnostics(runs: List[dict], path: Path) -> Path:
     """Training curves averaged over seeds: supervised loss, L_CR, prediction std across the batch's clips and
     view agreement, against the step, for every setting."""
-    import matplotlib
+    from ..extras import agg_pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = agg_pyplot("The CR study's plots")
 
     keys = (("bce_loss", "supervised loss (BCE / CE)"), ("cr_loss", "L_CR (unweighted)"),
             ("pred_std", "pred_std (batch, view 1)"), ("view_agreement", "view agreement (top class)"))

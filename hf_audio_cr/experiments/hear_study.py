@@ -577,10 +577,9 @@ def format_table(summary: list, fraction: float) -> str:
 
 
 def plot_results(summary: list, path: Path, fraction: float) -> Path:
-    import matplotlib
+    from ..extras import agg_pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = agg_pyplot("The HEAR study's plot")
 
     regimes = [r for r in ("full", "low_label") if any(row["regime"] == r for row in summary)]
     fig, axes = plt.subplots(1, len(regimes), figsize=(5.5 * len(regimes), 4), squeeze=False)

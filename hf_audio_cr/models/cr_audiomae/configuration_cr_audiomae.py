@@ -9,8 +9,10 @@ from huggingface_hub.dataclasses import strict
 from transformers.configuration_utils import PreTrainedConfig
 
 
-def audioset_id2label() -> dict[int, str] | None:
-    """The 527 AudioSet display names in the standard order, when hf_audio_cr's label file is at hand.
+def _default_id2label() -> dict[int, str] | None:
+    """The 527 AudioSet display names in the standard order, when hf_audio_cr's label file is at hand: the same
+    names as ``hf_audio_cr.data.audioset_id2label("527")`` (the ontology's), read from the shipped CSV because a
+    model folder must not import the data package (it travels as remote code).
 
     Saved folders always carry `id2label`, so remote-code loading never needs this default.
     """
@@ -83,7 +85,7 @@ class CRAudioMAEConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         if self.id2label is None and kwargs.get("num_labels") is None:
-            self.id2label = audioset_id2label()
+            self.id2label = _default_id2label()
         super().__post_init__(**kwargs)
         if self.label2id is None and self.id2label is not None:
             self.label2id = {name: i for i, name in self.id2label.items()}

@@ -4,10 +4,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ...data.audioset import NUM_STANDARD_CLASSES
+
 # Folder of the `evaluate` module; `evaluate.load(AUDIOSET_MAP_PATH)` works offline.
 AUDIOSET_MAP_PATH = str(Path(__file__).parent / "audioset_map")
 # Evaluation scores the 527 standard AudioSet classes even when training on 556/557 labels (Sec. 4.1).
-NUM_AUDIOSET_CLASSES = 527
+NUM_AUDIOSET_CLASSES = NUM_STANDARD_CLASSES
 
 
 def load_audioset_metric():
