@@ -4,7 +4,7 @@ mode without gradients, registered with the accelerator, with the run's mixed pr
 (bf16 on CPU here) and no DDP wrapper."""
 import torch
 
-from _hear_training_data import TINY_HEAR, TINY_TEACHER, TINY_TOKENIZER, pretraining_dataset
+from _helpers import TINY_HEAR, TINY_TEACHER, TINY_TOKENIZER, pretraining_dataset
 from hf_audio_cr.models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEModel
 from hf_audio_cr.models.hear import HEARConfig, HEARForMaskedAcousticModeling, HEARTokenizerConfig, HEARTokenizerModel
 from hf_audio_cr.training.hear_teachers import CRAudioMAETeacher

@@ -10,7 +10,10 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from _hear_training_data import TINY_HEAR, TINY_TOKENIZER, write_esc50_layout
+import pytest
+from _helpers import TINY_HEAR, TINY_TOKENIZER, write_esc50_layout
+
+pytestmark = pytest.mark.slow  # 2-process accelerate launches
 from hf_audio_cr.data import write_audioset_parquet
 from hf_audio_cr.models.hear import HEARConfig, HEARForMaskedAcousticModeling, HEARTokenizerConfig, HEARTokenizerModel
 

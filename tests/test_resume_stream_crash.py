@@ -1,7 +1,7 @@
 """Crash and resume of a semi-supervised run on two shuffled streams (Eq. 7): the labeled and the unlabeled set
 both stream from parquet with a shuffle buffer, and both are shorter than the run, so each has wrapped around
 (pass 1, mid-pass) when the run is SIGKILLed after its checkpoint at step 5 (deterministically: the run waits to be
-killed, tests/_hang_after_save.py). Resumed from that checkpoint, the final weights and metrics equal an
+killed, tests/_helpers.py PAUSE_AFTER_SAVE). Resumed from that checkpoint, the final weights and metrics equal an
 uninterrupted run's bitwise (same CPU, one thread, restored RNG)."""
 import json
 import os
@@ -14,6 +14,9 @@ from pathlib import Path
 import soundfile as sf
 import torch
 from safetensors.torch import load_file
+
+import pytest
+from _helpers import PAUSE_AFTER_SAVE
 
 from hf_audio_cr.data import write_audioset_parquet
 
@@ -48,12 +51,13 @@ def finish(process, log):
     assert process.wait(timeout=300) == 0, Path(log).read_text()[-3000:]
 
 
+@pytest.mark.slow  # three real training runs, one killed
 def test_semi_supervised_streams_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     labeled, unlabeled = write_streams(tmp_path)
     reference_dir, crashed_dir, marker = tmp_path / "reference", tmp_path / "crashed", tmp_path / "saved"
     reference = run(command(reference_dir, labeled, unlabeled), tmp_path / "reference.log")
-    crashed = run(["tests/_hang_after_save.py", str(KILL_STEP), str(marker),
-                   *command(crashed_dir, labeled, unlabeled)], tmp_path / "crashed.log")
+    crashed = run(["-c", PAUSE_AFTER_SAVE, str(marker), str(KILL_STEP), *command(crashed_dir, labeled, unlabeled)],
+                  tmp_path / "crashed.log")
     deadline = time.monotonic() + 240
     while not marker.is_file() and crashed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

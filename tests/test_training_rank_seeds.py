@@ -59,7 +59,7 @@ def test_hear_mam_ranks_draw_their_own_masks_and_crops(tmp_path):
     """HEAR stage 2: the token masks (torch RNG) and the collator's crops (python `random`) differ per rank."""
     import random
 
-    from _hear_training_data import TINY_HEAR, TINY_TOKENIZER
+    from _helpers import TINY_HEAR, TINY_TOKENIZER
     from hf_audio_cr.models.hear import (
         HEARConfig, HEARForMaskedAcousticModeling, HEARTokenizerConfig, HEARTokenizerModel, compute_mask_time_indices)
     from hf_audio_cr.training import HEARMAMTrainer, HEARMAMTrainingArguments

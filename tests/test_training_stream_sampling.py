@@ -85,6 +85,7 @@ def test_stream_epochs_are_reproducible_differ_and_without_replacement_are_disti
     assert rare > 0.5  # the 27 % of clips without Speech fill most of the distinct draws
 
 
+@pytest.mark.slow  # the training script in a subprocess
 def test_training_script_streams_with_weighted_sampling(shards, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
