@@ -7,15 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 import torch
-
-import pytest
 from _helpers import TINY_HEAR, TINY_TOKENIZER, write_esc50_layout
-
-pytestmark = pytest.mark.slow  # 2-process accelerate launches
 from hf_audio_cr.data import write_audioset_parquet
 from hf_audio_cr.models.hear import HEARConfig, HEARForMaskedAcousticModeling, HEARTokenizerConfig, HEARTokenizerModel
+
+pytestmark = pytest.mark.slow  # 2-process accelerate launches
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE = [str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file", "configs/accelerate/cpu_2proc.yaml"]
