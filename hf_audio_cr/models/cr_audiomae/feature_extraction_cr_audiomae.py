@@ -61,27 +61,39 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
                     clip = torch.from_numpy(clip)
             else:
                 clip = torch.from_numpy(clip)
-        if not isinstance(clip, torch.Tensor):
+        if not isinstance(clip, torch.Tensor) and not is_resampled_audio(clip):
             raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
-        if clip.ndim == 2 and 1 in clip.shape:
-            clip = clip.reshape(-1)
-        if clip.ndim != 1:
-            raise ValueError(
-                f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the "
-                "channels (`waveform.mean(0)`) or pick one before calling the feature extractor."
-            )
-        if not clip.is_floating_point():
-            raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
+        if isinstance(clip, torch.Tensor):
+            if clip.ndim == 2 and 1 in clip.shape:
+                clip = clip.reshape(-1)
+            if clip.ndim != 1:
+                raise ValueError(
+                    f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the "
+                    "channels (`waveform.mean(0)`) or pick one before calling the feature extractor."
+                )
+            if not clip.is_floating_point():
+                raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
         if clip.numel() < min_samples:
             raise ValueError(
                 f"{name}: clip {i} has {clip.numel()} samples; at least {min_samples} "
                 f"({1000 * min_samples / expected_rate:.0f} ms) are needed for one analysis frame."
             )
+        if is_resampled_audio(clip):  # read span by span when used; its samples were checked as it was read
+            if not clip.finite:
+                raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
+            clips.append(clip)
+            continue
         # one cheap reduction first (NaN/inf make the sum non-finite), the exact check only when it fires
         if not torch.isfinite(clip.sum()) and not torch.isfinite(clip).all():
             raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
         clips.append(clip.to(torch.float32))
     return clips
+
+
+def is_resampled_audio(clip) -> bool:
+    """A recording the pipeline reads span by span (pipeline_audio_classification.ResampledAudio: `clip[a:b]`,
+    `numel()`, `mean()`, `materialize()`), taken as a clip without reading it whole."""
+    return hasattr(clip, "materialize") and hasattr(clip, "native_rate")
 
 
 @lru_cache(maxsize=8)  # built once per setting and device, not on every call
@@ -139,6 +151,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     """
 
     model_input_names = ["input_values", "window_mask"]
+    reads_resampled_audio = True  # the pipeline may hand it a file read span by span (streamed, never whole)
 
     def __init__(
         self,
@@ -264,6 +277,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
             if return_tensors != "np" and max(self.frames_of(c.numel()) for c in clips) > self.max_length:
                 return BatchFeature(data={"input_values": StreamedWindows(self, clips, device)})
             long_audio = "window"  # every clip fits one window: the same tensors either way
+        clips = [clip.materialize() if is_resampled_audio(clip) else clip for clip in clips]
         lengths = torch.tensor([c.numel() for c in clips], device=device)
         waveforms = torch.empty(len(clips), int(lengths.max()), device=device)
         for i, clip in enumerate(clips):  # one copy per clip, mean removed over its own samples (AudioMAE)
