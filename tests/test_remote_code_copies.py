@@ -7,6 +7,7 @@ from hf_audio_cr.models.hear import feature_extraction_hear as hear_fe
 
 def test_waveform_validation_is_the_same_in_both_feature_extractors():
     assert inspect.getsource(hear_fe.validate_waveforms) == inspect.getsource(audiomae_fe.validate_waveforms)
+    assert inspect.getsource(hear_fe.is_resampled_audio) == inspect.getsource(audiomae_fe.is_resampled_audio)
     assert hear_fe.RESAMPLE_HINT == audiomae_fe.RESAMPLE_HINT
 
 

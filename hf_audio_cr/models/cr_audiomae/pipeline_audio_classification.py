@@ -175,7 +175,9 @@ class ResampledAudio:
         # each side make a span's outputs see the same inputs as in one pass, never a span's zero padding.
         width = math.ceil(6 * self._orig / (min(self._orig, self._new) * 0.99))
         self._context = width // self._orig + 2
-        self.length = native_length if native_rate == sampling_rate else math.ceil(self._new * native_length / self._orig)
+        # the length torchaudio gives: the ratio rounded to float32 before the ceiling (as functional.py does)
+        self.length = native_length if native_rate == sampling_rate else int(
+            torch.ceil(torch.as_tensor(self._new * native_length / self._orig)))
         self._mean = None
         self.device = torch.device("cpu")
         self.finite = True  # a file's samples are checked while it is counted; an array's in `from_array`
