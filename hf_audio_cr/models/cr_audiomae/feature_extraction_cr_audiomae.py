@@ -300,6 +300,26 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
             data = {k: v.cpu().numpy() for k, v in data.items()}
         return BatchFeature(data=data, tensor_type=return_tensors if return_tensors != "pt" else None)
 
+    def log_mel(self, waveform) -> torch.Tensor:
+        """Log-Mel frames `(frames, num_mel_bins)` of one whole clip (mean removed, not normalised, not padded):
+        what `scripts/prepare_audioset.py --store_fbank fp16` stores; `from_log_mel` turns them into inputs."""
+        (clip,) = validate_waveforms(waveform, self.sampling_rate, self.sampling_rate, self.window_size,
+                                     type(self).__name__)
+        clip = clip.materialize() if is_resampled_audio(clip) else clip
+        frames = self.frames_of(clip.numel())
+        return self.fbank((clip - clip.mean())[None], torch.tensor([frames], device=clip.device))[0]
+
+    def from_log_mel(self, log_mels: list) -> BatchFeature:
+        """`input_values` `(batch, max_length, num_mel_bins)` from stored `log_mel` frames (any float dtype): cut
+        or padded to `max_length`, then normalised -- `long_audio="truncate"` of the clips they came from."""
+        out = torch.full((len(log_mels), self.max_length, self.num_mel_bins), float(self.padding_value))
+        for i, frames in enumerate(log_mels):
+            frames = torch.as_tensor(frames)[: self.max_length]
+            out[i, : frames.shape[0]] = frames
+        if self.do_normalize:
+            out.sub_(self.mean).div_(2 * self.std)
+        return BatchFeature(data={"input_values": out})
+
     def _windows(self, features: torch.Tensor, num_frames: torch.Tensor, padding: float) -> dict:
         """Cut `(batch, frames, bins)` into `(batch, windows, max_length, bins)` windows plus a validity mask."""
         hop, size = self.window_hop, self.max_length
