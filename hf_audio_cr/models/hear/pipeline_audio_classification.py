@@ -256,7 +256,7 @@ def read_audio_file(path, sampling_rate: int, truncated: str = "raise") -> Resam
         samples = decoder.get_samples_played_in_range(0 if k == 0 else (k * chunk - 1) / rate, (k + 1) * _CHUNK_SECONDS)
         return _mono(samples.data if k == 0 else samples.data[:, 1:])
 
-    length = 0
+    length, total = 0, 0.0
     for k in itertools.count():  # pass 1: count and check every sample, holding one chunk
         try:
             wave = _finite(path, decode_chunk(k))
@@ -265,6 +265,7 @@ def read_audio_file(path, sampling_rate: int, truncated: str = "raise") -> Resam
         except Exception as err:
             raise _undecodable(path, err, problems) from None
         length += wave.size
+        total += float(wave.sum(dtype=np.float64))
         if wave.size < chunk:
             break
     _check_decoded(path, length, rate, decoder.metadata.duration_seconds_from_header, problems, truncated)
@@ -281,7 +282,10 @@ def read_audio_file(path, sampling_rate: int, truncated: str = "raise") -> Resam
         offset = needed[0] * chunk
         return torch.from_numpy(np.ascontiguousarray(joined[start - offset : stop - offset]))
 
-    return ResampledAudio(read_native, length, rate, sampling_rate)
+    audio = ResampledAudio(read_native, length, rate, sampling_rate)
+    if rate == sampling_rate:  # the mean needs no third pass when nothing is resampled
+        audio._mean = torch.tensor(total / length, dtype=torch.float32)
+    return audio
 
 
 class AudioFileClassificationPipeline(AudioClassificationPipeline):
