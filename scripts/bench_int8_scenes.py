@@ -25,7 +25,7 @@ import torch
 
 from hf_audio_cr import CRAudioMAEForAudioClassification
 from hf_audio_cr.experiments.cr_study import PRETRAIN, StudyArguments, run_study, scene_features
-from hf_audio_cr.export import OnnxAudioClassifier, export_onnx, logits_agreement, quantize_onnx
+from hf_audio_cr.export import export_onnx, int8_comparison_backends, logits_agreement, quantize_onnx
 from hf_audio_cr.training import audioset_compute_metrics
 
 
@@ -45,14 +45,7 @@ def measure(model_dir: str, test: list, workdir: Path) -> dict:
     model = CRAudioMAEForAudioClassification.from_pretrained(model_dir).eval()
     fp32 = export_onnx(model, {"input_values": test[0]["input_values"][None]}, workdir / "cr_scenes.onnx")
     int8 = quantize_onnx(fp32)
-    sessions = {"onnxruntime fp32": OnnxAudioClassifier(fp32, num_threads=1),
-                "onnxruntime int8": OnnxAudioClassifier(int8, num_threads=1)}
-
-    def torch_logits(features):
-        with torch.inference_mode():
-            return model(**features).logits.numpy()
-
-    backends = {"torch fp32": torch_logits, **{name: (lambda f, s=s: s(**f)) for name, s in sessions.items()}}
+    backends = int8_comparison_backends(model, fp32, int8, num_threads=1)
     logits = score(test, backends)
     labels = np.stack([r["labels"].numpy() for r in test])
     metric = audioset_compute_metrics()  # the study's test metric (standard 527 columns with a positive)
