@@ -227,6 +227,19 @@ class OnnxAudioClassifier:
         return self.session.run(None, {name: features[name] for name in self.input_names})[0]
 
 
+def int8_comparison_backends(model: torch.nn.Module, fp32: str | Path, int8: str | Path, num_threads: int = 1) -> dict:
+    """``name -> features -> logits`` for PyTorch fp32, onnxruntime fp32 and onnxruntime int8 (the int8 accuracy
+    benchmarks score every clip with each)."""
+    sessions = {"onnxruntime fp32": OnnxAudioClassifier(fp32, num_threads=num_threads),
+                "onnxruntime int8": OnnxAudioClassifier(int8, num_threads=num_threads)}
+
+    def torch_logits(features):
+        with torch.inference_mode():
+            return model(**features).logits.numpy()
+
+    return {"torch fp32": torch_logits, **{name: (lambda f, s=s: s(**f)) for name, s in sessions.items()}}
+
+
 def onnxruntime_session(path: str | Path, num_threads: int | None = None) -> OnnxAudioClassifier:
     return OnnxAudioClassifier(path, num_threads=num_threads)
 

@@ -88,18 +88,34 @@ def compare_prepared(bench) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         source = str(write_audioset_parquet(real_10s_clips(bench.num_clips), f"{tmp}/bench.parquet", row_group_size=4))
-        start = time.perf_counter()
-        prepare_audioset([source], f"{tmp}/prepared", num_proc=1)
-        prepare_rate = bench.num_clips / (time.perf_counter() - start)
-        rates = {"before": [], "after": []}
+        prepare_rate = {}
+        for store in ("none", "fp16"):  # 16 kHz FLAC; the same plus stored fp16 fbanks (--store_fbank fp16)
+            start = time.perf_counter()
+            prepare_audioset([source], f"{tmp}/prepared_{store}", num_proc=1, store_fbank=store)
+            prepare_rate[store] = bench.num_clips / (time.perf_counter() - start)
+        paths = {"before": source, "after": f"{tmp}/prepared_none/bench.parquet",
+                 "after_fp16_fbank": f"{tmp}/prepared_fp16/bench.parquet"}
+        rates = {name: [] for name in paths}
         for _ in range(bench.prepared_rounds):
-            for name, path in (("before", source), ("after", f"{tmp}/prepared/bench.parquet")):
+            for name, path in paths.items():
                 rates[name].append(data_rate(path, 0, bench.batch_size, 1024)[0])
-    before, after = statistics.median(rates["before"]), statistics.median(rates["after"])
-    return {"before_clips_per_s_per_core": before, "after_clips_per_s_per_core": after,
+        # what the stored fp16 fbank changes in the model input (vs computing it from the prepared FLAC)
+        fe = AudioMAEFeatureExtractor(max_length=1024)
+        exact, stored = (next(iter(torch.utils.data.DataLoader(load_audioset(data_files=paths[key]), batch_size=8,
+                                                              collate_fn=AudioClassificationCollator(fe, long_audio="truncate"))))
+                         for key in ("after", "after_fp16_fbank"))
+        fp16_max_abs = float((exact["input_values"] - stored["input_values"]).abs().max())
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    return {"before_clips_per_s_per_core": median["before"], "after_clips_per_s_per_core": median["after"],
+            "after_fp16_fbank_clips_per_s_per_core": median["after_fp16_fbank"],
             "ratio": statistics.median(a / b for a, b in zip(rates["after"], rates["before"])),
-            "rounds": rates, "prepare_clips_per_s": prepare_rate,
-            "cores_per_gpu_before": bench.gpu_clips_per_s / before, "cores_per_gpu_after": bench.gpu_clips_per_s / after}
+            "ratio_fp16_fbank": statistics.median(a / b for a, b in zip(rates["after_fp16_fbank"], rates["before"])),
+            "ratio_fp16_fbank_spread": [min(a / b for a, b in zip(rates["after_fp16_fbank"], rates["before"])),
+                                        max(a / b for a, b in zip(rates["after_fp16_fbank"], rates["before"]))],
+            "fp16_fbank_input_max_abs_diff": fp16_max_abs,
+            "rounds": rates, "prepare_clips_per_s": prepare_rate["none"],
+            "prepare_fp16_fbank_clips_per_s": prepare_rate["fp16"],
+            **{f"cores_per_gpu_{name}": bench.gpu_clips_per_s / value for name, value in median.items()}}
 
 
 def main():
@@ -125,6 +141,11 @@ def main():
               f"median of {bench.prepared_rounds} interleaved rounds); preparation {prepared['prepare_clips_per_s']:.1f} "
               f"clips/s; cores per GPU at {bench.gpu_clips_per_s:g} clips/s: {prepared['cores_per_gpu_before']:.0f} -> "
               f"{prepared['cores_per_gpu_after']:.0f}; load average {os.getloadavg()[0]:.2f}")
+        print(f"with stored fp16 fbanks (--store_fbank fp16): {prepared['after_fp16_fbank_clips_per_s_per_core']:.1f} "
+              f"clips/s ({prepared['ratio_fp16_fbank']:.2f}x, rounds {prepared['ratio_fp16_fbank_spread'][0]:.2f}-"
+              f"{prepared['ratio_fp16_fbank_spread'][1]:.2f}; goal >= 3), cores per GPU "
+              f"{prepared['cores_per_gpu_after_fp16_fbank']:.1f}; model input max abs diff vs fp32 fbank "
+              f"{prepared['fp16_fbank_input_max_abs_diff']:.2e}")
     result = {"train_step_clips_per_s": step, "data_path": rows, "prepared": prepared, "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg(), "torch_threads": torch.get_num_threads(), **vars(bench)}
     with open(os.path.join(bench.output_dir, "bench_data.json"), "w") as f:

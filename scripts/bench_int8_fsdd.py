@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from hf_audio_cr.data import AudioClassificationCollator, load_fsdd
-from hf_audio_cr.export import OnnxAudioClassifier, export_onnx, logits_agreement, quantize_onnx
+from hf_audio_cr.export import export_onnx, int8_comparison_backends, logits_agreement, quantize_onnx
 from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARForAudioClassification
 from hf_audio_cr.training import HEARFineTuningArguments, HEARFineTuningTrainer, build_hear_classifier
 
@@ -60,14 +60,7 @@ def measure(model, splits, workdir: Path) -> dict:
     example = fe(splits["train"][0]["audio"]["array"].astype(np.float32), sampling_rate=16000)
     fp32 = export_onnx(model, dict(example), workdir / "hear_fsdd.onnx")
     int8 = quantize_onnx(fp32)
-    sessions = {"onnxruntime fp32": OnnxAudioClassifier(fp32, num_threads=1),
-                "onnxruntime int8": OnnxAudioClassifier(int8, num_threads=1)}
-
-    def torch_logits(features):
-        with torch.inference_mode():
-            return model(**features).logits.numpy()
-
-    backends = {"torch fp32": torch_logits, **{name: (lambda f, s=s: s(**f)) for name, s in sessions.items()}}
+    backends = int8_comparison_backends(model, fp32, int8, num_threads=1)
     result = {"size_mb_fp32": fp32.stat().st_size / 2**20, "size_mb_int8": int8.stat().st_size / 2**20}
     for split_name in ("validation", "test"):
         split = splits[split_name]

@@ -5,8 +5,9 @@ Each (model, duration) runs in a fresh process (peak RSS = ``ru_maxrss`` of that
 each other) on real speech (tests/fixtures/audio/speech_female.ogg, tiled) written as 16 kHz FLAC, with small
 random-weight models saved as folders (the memory of interest is audio + features + windows, not weights) and
 loaded by the stock pipeline, as remote code with ``--remote_code``. ``--input path`` hands the pipeline the
-file (transformers decodes it with ffmpeg: the file's bytes and the float32 samples, joined from chunks, are in
-memory at once); ``--input array`` reads it with soundfile first and passes ``{"array", "sampling_rate"}``.
+file (the package's pipeline reads a lossless file in 30 s chunks and resamples span by span: no full-length
+decoded copy); ``--input array`` reads it with soundfile (float32) first and passes ``{"array", "sampling_rate"}``
+(the array is the caller's memory: 220 MB per audio-hour).
 The table gives the decoded audio's size next to the peak, so what the pipeline holds and what the model
 side adds can be told apart. Timings on a shared machine are noisy; the load average is reported.
 

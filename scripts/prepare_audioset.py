@@ -10,6 +10,10 @@ One output parquet file per input file (same name, same schema: ``video_id``, ``
 interrupted run resumes where it stopped (outputs appear atomically). Bad clips (unreadable, empty, NaN,
 too short, silent: ``AudioQualityPolicy(mode="train")``) are left out and counted per reason in
 ``<output_dir>/prepare_report.json``. Read the result with ``load_audioset(data_files=...)`` as before.
+
+``--store_fbank fp16`` also stores each clip's log-Mel frames (``AudioMAEFeatureExtractor().log_mel``, float16
+bytes in a ``fbank_fp16`` column, 250 KB per 10 s clip); ``AudioClassificationCollator`` with a truncating
+AudioMAE extractor of the same frame settings then reads them instead of decoding and computing the fbank.
 """
 import argparse
 import glob
@@ -22,9 +26,12 @@ import datasets
 
 from hf_audio_cr.data import AudioQualityPolicy
 from hf_audio_cr.data.audioset import encode_flac, safe_decode
+from hf_audio_cr.data.collate import STORED_FBANK_COLUMN, STORED_FBANK_SETTINGS
 
 SAMPLING_RATE = 16000
 _POLICY = None  # one per worker process (map's num_proc forks)
+_EXTRACTOR = None
+STORE_FBANK = ("none", "fp16")
 
 
 def _policy() -> AudioQualityPolicy:
@@ -34,8 +41,21 @@ def _policy() -> AudioQualityPolicy:
     return _POLICY
 
 
-def prepare_clip(row: dict) -> dict:
-    """Decode (datasets resamples to 16 kHz while decoding), check, re-encode as 16 kHz mono FLAC."""
+def _log_mel_fp16(wave) -> bytes:
+    global _EXTRACTOR
+    if _EXTRACTOR is None:
+        from hf_audio_cr import AudioMAEFeatureExtractor
+
+        _EXTRACTOR = AudioMAEFeatureExtractor(**{k: v for k, v in STORED_FBANK_SETTINGS.items()})
+    import numpy as np
+    import torch
+
+    return _EXTRACTOR.log_mel(torch.as_tensor(np.asarray(wave, dtype=np.float32))).to(torch.float16).numpy().tobytes()
+
+
+def prepare_clip(row: dict, store_fbank: str = "none") -> dict:
+    """Decode (datasets resamples to 16 kHz while decoding), check, re-encode as 16 kHz mono FLAC (and, with
+    ``store_fbank="fp16"``, the clip's float16 log-Mel frames)."""
     policy = _policy()
     before = policy.counts()
     # an undecodable file becomes an UnreadableAudio marker that the policy counts, not an exception
@@ -45,19 +65,28 @@ def prepare_clip(row: dict) -> dict:
         after = policy.counts()
         reason = next((k for k in after if k not in ("clips_seen", "clips_skipped") and after[k] > before.get(k, 0)),
                       "skipped")
-        return {"audio": None, "skip_reason": reason}
+        return {"audio": None, "skip_reason": reason, **({STORED_FBANK_COLUMN: None} if store_fbank != "none" else {})}
     audio = {"bytes": encode_flac((wave, SAMPLING_RATE), SAMPLING_RATE, "PCM_16"), "path": f"{row['video_id']}.flac"}
-    return {"audio": audio, "skip_reason": ""}
+    out = {"audio": audio, "skip_reason": ""}
+    if store_fbank == "fp16":  # of the samples the FLAC holds (16-bit), as training would decode them
+        import io
+
+        import soundfile as sf
+
+        out[STORED_FBANK_COLUMN] = _log_mel_fp16(sf.read(io.BytesIO(audio["bytes"]), dtype="float32")[0])
+    return out
 
 
-def prepare_file(source: str, target: Path, num_proc: int) -> dict:
+def prepare_file(source: str, target: Path, num_proc: int, store_fbank: str = "none") -> dict:
     dataset = datasets.load_dataset("parquet", data_files=source, split="train", cache_dir=str(target.parent / ".cache"))
     dataset = dataset.cast_column("audio", datasets.Audio(decode=False))  # decoded in prepare_clip
     features = dataset.features.copy()
     features["audio"] = datasets.Audio(decode=False)
     features["skip_reason"] = datasets.Value("string")
+    if store_fbank != "none":
+        features[STORED_FBANK_COLUMN] = datasets.Value("binary")
     prepared = dataset.map(prepare_clip, num_proc=num_proc if num_proc > 1 else None, features=features,
-                           desc=f"16 kHz FLAC: {Path(source).name}")
+                           fn_kwargs={"store_fbank": store_fbank}, desc=f"16 kHz FLAC: {Path(source).name}")
     reasons = [r for r in prepared["skip_reason"] if r]
     kept = prepared.filter(lambda reason: not reason, input_columns="skip_reason").remove_columns("skip_reason")
     partial = target.with_suffix(".parquet.partial")
@@ -67,7 +96,9 @@ def prepare_file(source: str, target: Path, num_proc: int) -> dict:
             "skipped": {reason: reasons.count(reason) for reason in sorted(set(reasons))}}
 
 
-def prepare_audioset(data_files: list[str], output_dir: str, num_proc: int = 1) -> dict:
+def prepare_audioset(data_files: list[str], output_dir: str, num_proc: int = 1, store_fbank: str = "none") -> dict:
+    if store_fbank not in STORE_FBANK:
+        raise ValueError(f"prepare_audioset(store_fbank={store_fbank!r}): use one of {STORE_FBANK}.")
     sources = sorted({path for pattern in data_files for path in (glob.glob(pattern) or [pattern])})
     missing = [s for s in sources if not os.path.isfile(s)]
     if missing:
@@ -82,7 +113,7 @@ def prepare_audioset(data_files: list[str], output_dir: str, num_proc: int = 1) 
         if target.is_file() and source in report["files"]:
             print(f"[prepare_audioset] {target} exists, skipped (resume)")
             continue
-        report["files"][source] = prepare_file(source, target, num_proc)
+        report["files"][source] = prepare_file(source, target, num_proc, store_fbank)
         report_path.write_text(json.dumps(report, indent=1))  # progress survives an interruption
     files = report["files"].values()
     report["total"] = {"clips": sum(f["clips"] for f in files), "kept": sum(f["kept"] for f in files)}
@@ -92,6 +123,8 @@ def prepare_audioset(data_files: list[str], output_dir: str, num_proc: int = 1) 
             skipped[reason] = skipped.get(reason, 0) + count
     report["total"]["skipped"] = skipped
     report["seconds_this_run"] = time.perf_counter() - started
+    if store_fbank != "none":
+        report["stored_fbank"] = {"column": STORED_FBANK_COLUMN, "dtype": "float16", **STORED_FBANK_SETTINGS}
     report_path.write_text(json.dumps(report, indent=1))
     return report
 
@@ -101,8 +134,10 @@ def main(argv=None):
     parser.add_argument("--data_files", nargs="+", required=True, help="AudioSet parquet files or glob patterns")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--num_proc", type=int, default=1, help="processes for datasets.map")
+    parser.add_argument("--store_fbank", choices=STORE_FBANK, default="none",
+                        help="also store each clip's log-Mel frames (fp16), read by the collator instead of decoding")
     args = parser.parse_args(argv)
-    report = prepare_audioset(args.data_files, args.output_dir, args.num_proc)
+    report = prepare_audioset(args.data_files, args.output_dir, args.num_proc, args.store_fbank)
     print(json.dumps(report["total"], indent=1))
 
 

@@ -167,3 +167,71 @@ def test_hear_pipeline_on_long_audio_equals_the_whole_clip_computation(long_audi
     with torch.no_grad():
         expected = model(**whole_clip_hear_features(long_audio)).logits[0].softmax(-1)
     assert (got - expected).abs().max() <= 1e-6
+
+
+# A file is read in chunks and resampled span by span (ResampledAudio): neither the decoded file nor a resampled
+# copy exists at full length, and every span equals resampling the whole decoded file.
+@pytest.fixture(scope="module")
+def long_files(tmp_path_factory):
+    """The 73 s recording as 8 kHz WAV (as shipped), 44.1 kHz FLAC and 48 kHz stereo WAV (written by ffmpeg)."""
+    folder = tmp_path_factory.mktemp("long_files")
+    files = [LONG_RECORDING]
+    for rate, channels, ext in ((44100, 1, "flac"), (48000, 2, "wav")):
+        out = folder / f"long_{rate}.{ext}"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(LONG_RECORDING), "-ar", str(rate), "-ac",
+                        str(channels), str(out)], check=True)
+        files.append(out)
+    return files
+
+
+def test_chunked_file_reading_equals_decoding_and_resampling_the_whole_file(long_files):
+    import torchaudio
+
+    from hf_audio_cr.models.cr_audiomae.pipeline_audio_classification import decode_audio_file, read_audio_file
+
+    rng = np.random.default_rng(0)
+    for path in long_files:
+        wave, rate = decode_audio_file(path)
+        whole = torchaudio.functional.resample(torch.from_numpy(wave), rate, 16000)
+        audio = read_audio_file(path, 16000)
+        assert audio.native_rate == rate and len(audio) == whole.numel() > 60 * 16000
+        assert (audio.materialize() - whole).abs().max() <= 1e-6, path.name
+        for _ in range(10):  # spans anywhere, across the 30 s decoding chunks and the resampling strides
+            start = int(rng.integers(0, len(audio) - 1))
+            stop = int(rng.integers(start + 1, len(audio) + 1))
+            assert (audio[start:stop] - whole[start:stop]).abs().max() <= 1e-6, (path.name, start, stop)
+        assert abs(float(audio.mean()) - float(whole.mean())) <= 1e-9
+
+
+def test_pipeline_never_decodes_a_long_file_whole(cr_folder, long_audio, monkeypatch):
+    from torchcodec.decoders import AudioDecoder
+
+    folder, model = cr_folder
+    decoded = []
+    read_range = AudioDecoder.get_samples_played_in_range
+
+    def recorded(self, start_seconds=0.0, stop_seconds=None):
+        assert stop_seconds is not None, "a file was decoded to its end in one call"
+        samples = read_range(self, start_seconds, stop_seconds)
+        decoded.append(samples.data.shape[-1])
+        return samples
+
+    monkeypatch.setattr(AudioDecoder, "get_samples_played_in_range", recorded)
+    tagger = pipeline("audio-classification", model=str(folder), trust_remote_code=True)
+    assert (pipeline_scores(tagger, model) - all_windows_scores(model, long_audio)).abs().max() <= 1e-6
+    assert max(decoded) <= 30 * 8000 + 1 and sum(decoded) >= 2 * 73 * 8000  # chunks: a counting pass, then windows
+
+
+def test_array_at_another_rate_is_resampled_span_by_span_with_the_same_scores(cr_folder):
+    import soundfile as sf
+    import torchaudio
+
+    folder, model = cr_folder
+    wave, rate = sf.read(LONG_RECORDING)  # float64 at 8 kHz: neither cast nor resampled at full length
+    tagger = pipeline("audio-classification", model=str(folder), trust_remote_code=True)
+    streamed = tagger.preprocess({"raw": wave, "sampling_rate": rate})["input_values"]
+    assert type(streamed.clips[0]).__name__ == "ResampledAudio"
+    resampled = torchaudio.functional.resample(torch.from_numpy(wave.astype(np.float32)), rate, 16000).numpy()
+    scores = {r["label"]: r["score"] for r in tagger({"raw": wave, "sampling_rate": rate}, top_k=20)}
+    got = torch.tensor([scores[model.config.id2label[i]] for i in range(20)])
+    assert (got - all_windows_scores(model, resampled)).abs().max() <= 1e-6

@@ -15,6 +15,13 @@ import torch
 from .quality import AudioQualityPolicy, BadAudioError
 
 
+# `scripts/prepare_audioset.py --store_fbank fp16`: each clip's log-Mel frames (AudioMAEFeatureExtractor.log_mel
+# with these settings) as float16 bytes, read instead of decoding the audio when the extractor matches.
+STORED_FBANK_COLUMN = "fbank_fp16"
+STORED_FBANK_SETTINGS = {"sampling_rate": 16000, "num_mel_bins": 128, "frame_length_ms": 25.0, "frame_shift_ms": 10.0,
+                         "preemphasis": 0.97}
+
+
 class AudioClassificationCollator:
     """Collates ``datasets`` rows into ``{"input_values", "labels"}`` for a ``Trainer``.
 
@@ -201,8 +208,10 @@ class AudioClassificationCollator:
         return [wave[start : start + size] for start in starts]
 
     def __call__(self, rows: list) -> dict:
+        if rows and self._reads_stored_fbank(rows):  # prepare_audioset.py --store_fbank: nothing to decode
+            return self._from_stored_fbank(rows, self._label_column(rows))
         kept = self._decode_rows(rows)
-        label_column = self.label_column or next((c for c in ("labels", "label") if c in rows[0]), None)
+        label_column = self._label_column(rows)
         waves, clip_ids = [wave for _, _, wave in kept], [clip_id for _, clip_id, _ in kept]
         labels = [row[label_column] for row, _, _ in kept] if label_column is not None else []
         rate = self.quality.sampling_rate
@@ -219,6 +228,30 @@ class AudioClassificationCollator:
             batch = self._extract_in_chunks(waves, rate)
         if window_to_clip is not None:
             batch["window_to_clip"] = window_to_clip if self.device is None else window_to_clip.to(self.device)
+        return self._finish(batch, labels, clip_ids)
+
+    def _label_column(self, rows: list):
+        return self.label_column or next((c for c in ("labels", "label") if c in rows[0]), None)
+
+    def _reads_stored_fbank(self, rows: list) -> bool:
+        """Rows of a prepared set with stored fbanks, an extractor that computes the same ones, one crop per clip."""
+        fe = self.feature_extractor
+        return (all(row.get(STORED_FBANK_COLUMN) for row in rows) and hasattr(fe, "from_log_mel")
+                and self.max_seconds is None and self.feature_extractor_kwargs.get("long_audio", getattr(fe, "long_audio", None)) == "truncate"
+                and all(getattr(fe, k, None) == v for k, v in STORED_FBANK_SETTINGS.items()))
+
+    def _from_stored_fbank(self, rows: list, label_column) -> dict:
+        """The batch from stored float16 log-Mel frames: no decoding, resampling or fbank (the clips were checked
+        by the training quality policy when they were prepared)."""
+        bins = STORED_FBANK_SETTINGS["num_mel_bins"]
+        frames = [np.frombuffer(row[STORED_FBANK_COLUMN], dtype=np.float16).reshape(-1, bins) for row in rows]
+        batch = dict(self.feature_extractor.from_log_mel(frames))
+        if self.device is not None:
+            batch["input_values"] = batch["input_values"].to(self.device)
+        labels = [row[label_column] for row in rows] if label_column is not None else []
+        return self._finish(batch, labels, [self._clip_id(row, i) for i, row in enumerate(rows)])
+
+    def _finish(self, batch: dict, labels: list, clip_ids: list) -> dict:
         if labels:
             target = np.asarray(labels)
             if np.issubdtype(target.dtype, np.integer):

@@ -61,27 +61,39 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
                     clip = torch.from_numpy(clip)
             else:
                 clip = torch.from_numpy(clip)
-        if not isinstance(clip, torch.Tensor):
+        if not isinstance(clip, torch.Tensor) and not is_resampled_audio(clip):
             raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
-        if clip.ndim == 2 and 1 in clip.shape:
-            clip = clip.reshape(-1)
-        if clip.ndim != 1:
-            raise ValueError(
-                f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the "
-                "channels (`waveform.mean(0)`) or pick one before calling the feature extractor."
-            )
-        if not clip.is_floating_point():
-            raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
+        if isinstance(clip, torch.Tensor):
+            if clip.ndim == 2 and 1 in clip.shape:
+                clip = clip.reshape(-1)
+            if clip.ndim != 1:
+                raise ValueError(
+                    f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the "
+                    "channels (`waveform.mean(0)`) or pick one before calling the feature extractor."
+                )
+            if not clip.is_floating_point():
+                raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
         if clip.numel() < min_samples:
             raise ValueError(
                 f"{name}: clip {i} has {clip.numel()} samples; at least {min_samples} "
                 f"({1000 * min_samples / expected_rate:.0f} ms) are needed for one analysis frame."
             )
+        if is_resampled_audio(clip):  # read span by span when used; its samples were checked as it was read
+            if not clip.finite:
+                raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
+            clips.append(clip)
+            continue
         # one cheap reduction first (NaN/inf make the sum non-finite), the exact check only when it fires
         if not torch.isfinite(clip.sum()) and not torch.isfinite(clip).all():
             raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
         clips.append(clip.to(torch.float32))
     return clips
+
+
+def is_resampled_audio(clip) -> bool:
+    """A recording the pipeline reads span by span (pipeline_audio_classification.ResampledAudio: `clip[a:b]`,
+    `numel()`, `mean()`, `materialize()`), taken as a clip without reading it whole."""
+    return hasattr(clip, "materialize") and hasattr(clip, "native_rate")
 
 
 @lru_cache(maxsize=8)  # built once per setting and device, not on every call
@@ -139,6 +151,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
     """
 
     model_input_names = ["input_values", "window_mask"]
+    reads_resampled_audio = True  # the pipeline may hand it a file read span by span (streamed, never whole)
 
     def __init__(
         self,
@@ -264,6 +277,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
             if return_tensors != "np" and max(self.frames_of(c.numel()) for c in clips) > self.max_length:
                 return BatchFeature(data={"input_values": StreamedWindows(self, clips, device)})
             long_audio = "window"  # every clip fits one window: the same tensors either way
+        clips = [clip.materialize() if is_resampled_audio(clip) else clip for clip in clips]
         lengths = torch.tensor([c.numel() for c in clips], device=device)
         waveforms = torch.empty(len(clips), int(lengths.max()), device=device)
         for i, clip in enumerate(clips):  # one copy per clip, mean removed over its own samples (AudioMAE)
@@ -285,6 +299,26 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         if return_tensors == "np":
             data = {k: v.cpu().numpy() for k, v in data.items()}
         return BatchFeature(data=data, tensor_type=return_tensors if return_tensors != "pt" else None)
+
+    def log_mel(self, waveform) -> torch.Tensor:
+        """Log-Mel frames `(frames, num_mel_bins)` of one whole clip (mean removed, not normalised, not padded):
+        what `scripts/prepare_audioset.py --store_fbank fp16` stores; `from_log_mel` turns them into inputs."""
+        (clip,) = validate_waveforms(waveform, self.sampling_rate, self.sampling_rate, self.window_size,
+                                     type(self).__name__)
+        clip = clip.materialize() if is_resampled_audio(clip) else clip
+        frames = self.frames_of(clip.numel())
+        return self.fbank((clip - clip.mean())[None], torch.tensor([frames], device=clip.device))[0]
+
+    def from_log_mel(self, log_mels: list) -> BatchFeature:
+        """`input_values` `(batch, max_length, num_mel_bins)` from stored `log_mel` frames (any float dtype): cut
+        or padded to `max_length`, then normalised -- `long_audio="truncate"` of the clips they came from."""
+        out = torch.full((len(log_mels), self.max_length, self.num_mel_bins), float(self.padding_value))
+        for i, frames in enumerate(log_mels):
+            frames = torch.as_tensor(frames)[: self.max_length]
+            out[i, : frames.shape[0]] = frames
+        if self.do_normalize:
+            out.sub_(self.mean).div_(2 * self.std)
+        return BatchFeature(data={"input_values": out})
 
     def _windows(self, features: torch.Tensor, num_frames: torch.Tensor, padding: float) -> dict:
         """Cut `(batch, frames, bins)` into `(batch, windows, max_length, bins)` windows plus a validity mask."""

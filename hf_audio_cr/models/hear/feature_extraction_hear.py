@@ -59,27 +59,40 @@ def validate_waveforms(raw_speech, sampling_rate: int | None, expected_rate: int
                     clip = torch.from_numpy(clip)
             else:
                 clip = torch.from_numpy(clip)
-        if not isinstance(clip, torch.Tensor):
+        if not isinstance(clip, torch.Tensor) and not is_resampled_audio(clip):
             raise TypeError(f"{name}: clip {i} is a {type(clip).__name__}; pass numpy arrays or torch tensors.")
-        if clip.ndim == 2 and 1 in clip.shape:
-            clip = clip.reshape(-1)
-        if clip.ndim != 1:
-            raise ValueError(
-                f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the "
-                "channels (`waveform.mean(0)`) or pick one before calling the feature extractor."
-            )
-        if not clip.is_floating_point():
-            raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
+        if isinstance(clip, torch.Tensor):
+            if clip.ndim == 2 and 1 in clip.shape:
+                clip = clip.reshape(-1)
+            if clip.ndim != 1:
+                raise ValueError(
+                    f"{name}: clip {i} has shape {tuple(clip.shape)}; expected mono audio (1-D). Average the "
+                    "channels (`waveform.mean(0)`) or pick one before calling the feature extractor."
+                )
+            if not clip.is_floating_point():
+                raise ValueError(f"{name}: clip {i} has integer samples ({clip.dtype}); convert to float in [-1, 1].")
         if clip.numel() < min_samples:
             raise ValueError(
                 f"{name}: clip {i} has {clip.numel()} samples; at least {min_samples} "
                 f"({1000 * min_samples / expected_rate:.0f} ms) are needed for one analysis frame."
             )
+        if is_resampled_audio(clip):  # read span by span when used; its samples were checked as it was read
+            if not clip.finite:
+                raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
+            clips.append(clip)
+            continue
         # one cheap reduction first (NaN/inf make the sum non-finite), the exact check only when it fires
         if not torch.isfinite(clip.sum()) and not torch.isfinite(clip).all():
             raise ValueError(f"{name}: clip {i} contains NaN or inf samples; clean or drop the clip.")
         clips.append(clip.to(torch.float32))
     return clips
+
+
+# Copied from hf_audio_cr.models.cr_audiomae.feature_extraction_cr_audiomae.is_resampled_audio
+def is_resampled_audio(clip) -> bool:
+    """A recording the pipeline reads span by span (pipeline_audio_classification.ResampledAudio: `clip[a:b]`,
+    `numel()`, `mean()`, `materialize()`), taken as a clip without reading it whole."""
+    return hasattr(clip, "materialize") and hasattr(clip, "native_rate")
 
 
 class HEARFeatureExtractor(SequenceFeatureExtractor):
@@ -111,6 +124,7 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
     """
 
     model_input_names = ["input_values", "power_spectrum", "attention_mask"]
+    reads_resampled_audio = True  # the pipeline may hand it a file read span by span (never decoded whole)
 
     def __init__(
         self,
@@ -197,11 +211,19 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         # Each clip is reflect-padded at its own edges (as a centred STFT of the clip alone), then the batch is
         # zero-padded on the right: one STFT for the batch, no frame sees another clip's padding.
         waveforms = torch.zeros(len(clips), int(lengths.max()) + 2 * half, device=device)
-        for i, clip in enumerate(clips):
-            clip = clip.to(device)
+        for i, clip in enumerate(clips):  # written in place: no full-length temporary per clip
+            samples = waveforms[i, half : half + clip.numel()]
+            if is_resampled_audio(clip):  # read span by span (a long file is never decoded whole)
+                step = 1 << 20
+                for start in range(0, clip.numel(), step):
+                    samples[start : start + step] = clip[start : start + step]
+            else:
+                samples.copy_(clip)
             if self.remove_dc_offset:
-                clip = clip - clip.mean()
-            waveforms[i, : clip.numel() + 2 * half] = torch.nn.functional.pad(clip[None], (half, half), mode="reflect")[0]
+                samples.sub_(samples.mean())
+            # reflect padding as torch.nn.functional.pad(mode="reflect"): x[half..1] | x | x[n-2..n-1-half]
+            waveforms[i, :half] = samples[1 : half + 1].flip(0)
+            waveforms[i, half + clip.numel() : clip.numel() + 2 * half] = samples[-half - 1 : -1].flip(0)
         spectrogram = torchaudio.transforms.Spectrogram(
             n_fft=self.n_fft, win_length=self.win_length, hop_length=self.hop_length, center=False, power=2.0
         ).to(device)
