@@ -184,6 +184,7 @@ def long_files(tmp_path_factory):
     return files
 
 
+@pytest.mark.slow  # ffmpeg-made long files
 def test_chunked_file_reading_equals_decoding_and_resampling_the_whole_file(long_files):
     import torchaudio
 
@@ -203,6 +204,7 @@ def test_chunked_file_reading_equals_decoding_and_resampling_the_whole_file(long
         assert abs(float(audio.mean()) - float(whole.mean())) <= 1e-9
 
 
+@pytest.mark.slow  # ffmpeg-made long files
 def test_pipeline_never_decodes_a_long_file_whole(cr_folder, long_audio, monkeypatch):
     from torchcodec.decoders import AudioDecoder
 
@@ -222,6 +224,7 @@ def test_pipeline_never_decodes_a_long_file_whole(cr_folder, long_audio, monkeyp
     assert max(decoded) <= 30 * 8000 + 1 and sum(decoded) >= 2 * 73 * 8000  # chunks: a counting pass, then windows
 
 
+@pytest.mark.slow  # ffmpeg-made long files
 def test_array_at_another_rate_is_resampled_span_by_span_with_the_same_scores(cr_folder):
     import soundfile as sf
     import torchaudio

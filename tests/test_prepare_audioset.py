@@ -53,6 +53,7 @@ def test_missing_input_is_a_clear_error(tmp_path):
     assert result.returncode != 0 and "no such parquet file" in result.stderr
 
 
+@pytest.mark.slow  # scripts/prepare_audioset.py in subprocesses
 def test_stored_fp16_fbanks_are_read_instead_of_the_audio(tmp_path, audio_dir):
     import numpy as np
     import torch
