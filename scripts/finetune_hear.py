@@ -8,21 +8,19 @@ ESC-50 runs the 5-fold cross-validation (``test_folds``) and prints mean ± std;
 """
 import sys
 
-from transformers import HfArgumentParser
-
-from hf_audio_cr.training.hear_downstream import (
-    HEARDownstreamDataArguments,
-    esc50_cross_validate,
-    finetune_and_evaluate,
-    format_cross_validation,
-    load_downstream,
-)
-from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments, parse_yaml_and_cli
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.training.hear_downstream import HEARDownstreamDataArguments
+from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments
 
 
 def main(argv):
-    parser = HfArgumentParser((HEARDownstreamDataArguments, HEARFineTuningArguments))
-    data_args, args = parse_yaml_and_cli(parser, argv)
+    data_args, args = parse_script_args(
+        (HEARDownstreamDataArguments, HEARFineTuningArguments), argv, description=__doc__
+    )
+    from hf_audio_cr.training.hear_downstream import (
+        esc50_cross_validate, finetune_and_evaluate, format_cross_validation, load_downstream,
+    )
+
     dataset = load_downstream(data_args.task, data_args.data_path)
     if data_args.task == "esc50":
         summary = esc50_cross_validate(

@@ -5,31 +5,22 @@
 """
 import sys
 
-from transformers import HfArgumentParser, set_seed
-
-from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
-from hf_audio_cr.models.hear import (
-    HEARConfig,
-    HEARFeatureExtractor,
-    HEARForMaskedAcousticModeling,
-    HEARTokenizerModel,
-)
-from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
-from hf_audio_cr.paths import check_local_or_hub
-from hf_audio_cr.training.hear_trainers import (
-    HEARMAMTrainer,
-    HEARMAMTrainingArguments,
-    HEARPretrainingCollator,
-    HEARPretrainingDataArguments,
-    check_config_overrides,
-    load_pretraining_audio,
-    parse_yaml_and_cli,
-)
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.training.hear_trainers import HEARMAMTrainingArguments, HEARPretrainingDataArguments
 
 
 def main(argv):
-    parser = HfArgumentParser((HEARPretrainingDataArguments, HEARMAMTrainingArguments))
-    data_args, args = parse_yaml_and_cli(parser, argv)
+    data_args, args = parse_script_args((HEARPretrainingDataArguments, HEARMAMTrainingArguments), argv, description=__doc__)
+    from transformers import set_seed
+
+    from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
+    from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling, HEARTokenizerModel
+    from hf_audio_cr.paths import check_local_or_hub
+    from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+    from hf_audio_cr.training.hear_trainers import (
+        HEARMAMTrainer, HEARPretrainingCollator, check_config_overrides, load_pretraining_audio,
+    )
+
     overrides = check_config_overrides(HEARConfig, data_args.config_overrides)
     if not args.tokenizer_name_or_path:
         raise ValueError("Set tokenizer_name_or_path to the stage-1 output folder (train_hear_tokenizer.py).")

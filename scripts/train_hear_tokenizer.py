@@ -5,26 +5,24 @@
 """
 import sys
 
-from transformers import HfArgumentParser, set_seed
-
-from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
-from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
-from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
-from hf_audio_cr.training.hear_teachers import add_teacher_features, load_teacher
-from hf_audio_cr.training.hear_trainers import (
-    HEARPretrainingCollator,
-    HEARPretrainingDataArguments,
-    HEARTokenizerTrainer,
-    HEARTokenizerTrainingArguments,
-    check_config_overrides,
-    load_pretraining_audio,
-    parse_yaml_and_cli,
-)
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.training.hear_trainers import HEARPretrainingDataArguments, HEARTokenizerTrainingArguments
 
 
 def main(argv):
-    parser = HfArgumentParser((HEARPretrainingDataArguments, HEARTokenizerTrainingArguments))
-    data_args, args = parse_yaml_and_cli(parser, argv)
+    data_args, args = parse_script_args(
+        (HEARPretrainingDataArguments, HEARTokenizerTrainingArguments), argv, description=__doc__
+    )
+    from transformers import set_seed
+
+    from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
+    from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
+    from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+    from hf_audio_cr.training.hear_teachers import add_teacher_features, load_teacher
+    from hf_audio_cr.training.hear_trainers import (
+        HEARPretrainingCollator, HEARTokenizerTrainer, check_config_overrides, load_pretraining_audio,
+    )
+
     if not args.teacher_name_or_path and args.distillation_weight > 0:
         raise ValueError(
             f"Stage 1 distils a teacher (distillation_weight={args.distillation_weight}): pass --teacher_name_or_path "

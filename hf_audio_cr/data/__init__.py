@@ -12,7 +12,7 @@ _EXPORTS = {
     **dict.fromkeys(("AudioClassificationCollator",), ".collate"),
     **dict.fromkeys((
         "BAD_AUDIO_KINDS", "AudioQualityCallback", "AudioQualityPolicy", "BadAudioError", "SafeAudioDecoding",
-        "UnreadableAudio", "safe_decode", "with_safe_audio",
+        "UnreadableAudio", "load_audio", "safe_decode", "with_safe_audio",
     ), ".quality"),
     **dict.fromkeys((
         "ESC50_CLASSES", "FSDD_DIGITS", "FSDD_SPEAKERS", "SPEECH_COMMANDS_12_CLASSES", "SPEECH_COMMANDS_35_CLASSES",

@@ -87,6 +87,18 @@ def safe_decode(value: Any, audio_feature, clip_id: Any = None):
         return UnreadableAudio(clip_id, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
 
 
+def load_audio(path, sampling_rate: int = 16000) -> np.ndarray:
+    """One recording as a mono float32 waveform at ``sampling_rate``: decoded and resampled by ``datasets``'
+    ``Audio`` feature (torchcodec) through :func:`safe_decode`, channels averaged; an unreadable file raises
+    :class:`BadAudioError` naming it."""
+    from datasets import Audio
+
+    decoded = safe_decode({"path": str(path), "bytes": None}, Audio(sampling_rate=sampling_rate), clip_id=str(path))
+    if isinstance(decoded, UnreadableAudio):
+        raise BadAudioError(f"{path}: cannot decode it ({decoded['error']}); pass a readable audio file.")
+    return np.asarray(decoded["array"], dtype=np.float32)
+
+
 def _stored_path(value: Any) -> Optional[str]:
     return value.get("path") if isinstance(value, dict) and "array" not in value else None
 

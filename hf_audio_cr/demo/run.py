@@ -107,8 +107,10 @@ def compute_features(args: DemoArguments, data: Dict[str, str]) -> Dict[str, lis
     """
     from tqdm.auto import tqdm
 
-    from .. import AudioMAEFeatureExtractor
-    from ..data import AudioClassificationCollator, AudioQualityPolicy, load_audioset
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor
+    from ..data.audioset import load_audioset
+    from ..data.collate import AudioClassificationCollator
+    from ..data.quality import AudioQualityPolicy
 
     collator = AudioClassificationCollator(AudioMAEFeatureExtractor(), quality=AudioQualityPolicy(mode="eval"),
                                            long_audio="truncate")
@@ -134,8 +136,8 @@ def train_one(args: DemoArguments, method: str, seed: int, features: Dict[str, l
     import torch
     from transformers import set_seed
 
-    from .. import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
-    from ..data import audioset_id2label
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from ..data.audioset import audioset_id2label
     from ..training.cr_trainer import CRTrainer, CRTrainingArguments
     from ..training.metrics import audioset_compute_metrics
 

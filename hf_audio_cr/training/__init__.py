@@ -6,7 +6,8 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("make_views", "make_views_with_frames", "mixup", "random_erasing", "spec_augment",), ".augment"),
-    **dict.fromkeys(("CRTrainer", "CRTrainingArguments", "SemiSupervisedCRTrainer",), ".cr_trainer"),
+    **dict.fromkeys(("CRTrainer", "SemiSupervisedCRTrainer",), ".cr_trainer"),
+    **dict.fromkeys(("CRTrainingArguments",), ".cr_config"),
     **dict.fromkeys(("exit_distributed_run",), ".distributed"),
     **dict.fromkeys(("build_hear_classifier", "compute_accuracy", "esc50_cross_validate",), ".hear_downstream"),
     **dict.fromkeys((

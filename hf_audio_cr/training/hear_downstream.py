@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from transformers import set_seed
 
-from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
-from hf_audio_cr.paths import check_local_or_hub
+from ..models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
+from ..paths import check_local_or_hub
 from .hear_trainers import HEAR_VARIANTS, HEARFineTuningArguments, HEARFineTuningTrainer, check_config_overrides
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def compute_accuracy(eval_prediction) -> dict:
 
 def load_downstream(task: str, data_path: str | None) -> "datasets.DatasetDict":  # noqa: F821
     """The set of ``task`` through the data package's loaders (audio at 16 kHz, ``label`` ClassLabel)."""
-    from hf_audio_cr import data
+    from .. import data
 
     if task not in DOWNSTREAM_TASKS:
         raise ValueError(f"task must be one of {DOWNSTREAM_TASKS}, got {task!r}.")
@@ -138,7 +138,8 @@ def finetune_and_evaluate(
     Bad clips are skipped and counted in training (``bad_audio/*`` in the logs and the metrics, summed over
     processes) and raise ``BadAudioError`` naming the file in evaluation. ``max_seconds`` bounds what one clip
     costs: a random crop in training, averaged windows in evaluation."""
-    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy
+    from ..data.collate import AudioClassificationCollator
+    from ..data.quality import AudioQualityCallback, AudioQualityPolicy
 
     names = train_dataset.features["label"].names
     set_seed(args.seed)  # before the model: one seed, one set of initial task-model and head weights
@@ -193,7 +194,7 @@ def esc50_cross_validate(
     and score accuracy on it. Returns the per-fold accuracies, ``accuracy_mean`` and ``accuracy_std`` (population
     standard deviation over folds), also written to ``output_dir/cv_results.json``; fold ``k`` trains in
     ``output_dir/fold_k``."""
-    from hf_audio_cr.data import esc50_folds
+    from ..data.downstream import esc50_folds
 
     per_fold = {}
     for fold in test_folds:

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from hf_audio_cr.data.collate import AudioClassificationCollator
-from hf_audio_cr.data.quality import BadAudioError
-from hf_audio_cr.models.hear import compute_mask_time_indices
+from ..data.collate import AudioClassificationCollator
+from ..data.quality import BadAudioError
+from ..models.hear import compute_mask_time_indices
 from .hear_losses import hear_tokenizer_loss, masked_acoustic_modeling_loss
 from .hear_teachers import HEARTeacher
 
@@ -454,7 +454,8 @@ def load_pretraining_audio(data_args: HEARPretrainingDataArguments):
 
     import datasets
 
-    from hf_audio_cr.data import load_audioset, with_safe_audio
+    from ..data.audioset import load_audioset
+    from ..data.quality import with_safe_audio
 
     if data_args.dataset == "audioset":
         kwargs = {"path": data_args.data_path} if data_args.data_path else {}
@@ -470,25 +471,6 @@ def load_pretraining_audio(data_args: HEARPretrainingDataArguments):
     return with_safe_audio(dataset, 16000)
 
 
-def parse_yaml_and_cli(parser, argv: list) -> tuple:
-    """``script.py config.yaml [--field value ...]``: the YAML gives the defaults, the command line overrides them."""
-    import yaml
-
-    if argv and argv[0].endswith((".yaml", ".yml")):
-        with open(argv[0]) as f:
-            values = yaml.safe_load(f) or {}
-        known = {action.dest for action in parser._actions}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"{argv[0]}: unknown keys {unknown}; see `--help` for the fields.")
-        for action in parser._actions:
-            if action.dest in values:
-                action.required = False
-        parser.set_defaults(**values)
-        argv = argv[1:]
-    return parser.parse_args_into_dataclasses(args=argv)
-
-
 __all__ = [
     "HEAR_VARIANTS",
     "check_config_overrides",
@@ -502,5 +484,4 @@ __all__ = [
     "HEARTokenizerTrainer",
     "HEARTokenizerTrainingArguments",
     "load_pretraining_audio",
-    "parse_yaml_and_cli",
 ]
