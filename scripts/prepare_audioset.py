@@ -11,15 +11,16 @@ interrupted run resumes where it stopped (outputs appear atomically). Bad clips 
 too short, silent: ``AudioQualityPolicy(mode="train")``) are left out and counted per reason in
 ``<output_dir>/prepare_report.json``. Read the result with ``load_audioset(data_files=...)`` as before.
 """
-import argparse
 import glob
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
 
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.data import AudioQualityPolicy
 from hf_audio_cr.data.audioset import encode_flac, safe_decode
 
@@ -96,12 +97,15 @@ def prepare_audioset(data_files: list[str], output_dir: str, num_proc: int = 1) 
     return report
 
 
+@dataclass
+class PrepareArguments:
+    data_files: list[str] = field(metadata={"help": "AudioSet parquet files or glob patterns"})
+    output_dir: str = field(metadata={"help": "Where the 16 kHz parquet files and prepare_report.json go."})
+    num_proc: int = field(default=1, metadata={"help": "processes for datasets.map"})
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_files", nargs="+", required=True, help="AudioSet parquet files or glob patterns")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--num_proc", type=int, default=1, help="processes for datasets.map")
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(PrepareArguments, argv, description=__doc__)
     report = prepare_audioset(args.data_files, args.output_dir, args.num_proc)
     print(json.dumps(report["total"], indent=1))
 
