@@ -9,8 +9,7 @@ ESC-50 runs the 5-fold cross-validation (``test_folds``) and prints mean ± std;
 import sys
 
 from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.training.hear_downstream import HEARDownstreamDataArguments
-from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments
+from hf_audio_cr.training.hear_config import HEARDownstreamDataArguments, HEARFineTuningArguments
 
 
 def main(argv):

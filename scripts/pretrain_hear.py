@@ -6,7 +6,7 @@
 import sys
 
 from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.training.hear_trainers import HEARMAMTrainingArguments, HEARPretrainingDataArguments
+from hf_audio_cr.training.hear_config import HEARMAMTrainingArguments, HEARPretrainingDataArguments
 
 
 def main(argv):
@@ -17,8 +17,9 @@ def main(argv):
     from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling, HEARTokenizerModel
     from hf_audio_cr.paths import check_local_or_hub
     from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+    from hf_audio_cr.training.hear_config import check_config_overrides
     from hf_audio_cr.training.hear_trainers import (
-        HEARMAMTrainer, HEARPretrainingCollator, check_config_overrides, load_pretraining_audio,
+        HEARMAMTrainer, HEARPretrainingCollator, load_pretraining_audio,
     )
 
     overrides = check_config_overrides(HEARConfig, data_args.config_overrides)

@@ -6,7 +6,7 @@
 import sys
 
 from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.training.hear_trainers import HEARPretrainingDataArguments, HEARTokenizerTrainingArguments
+from hf_audio_cr.training.hear_config import HEARPretrainingDataArguments, HEARTokenizerTrainingArguments
 
 
 def main(argv):
@@ -18,9 +18,10 @@ def main(argv):
     from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy
     from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
     from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+    from hf_audio_cr.training.hear_config import check_config_overrides
     from hf_audio_cr.training.hear_teachers import add_teacher_features, load_teacher
     from hf_audio_cr.training.hear_trainers import (
-        HEARPretrainingCollator, HEARTokenizerTrainer, check_config_overrides, load_pretraining_audio,
+        HEARPretrainingCollator, HEARTokenizerTrainer, load_pretraining_audio,
     )
 
     if not args.teacher_name_or_path and args.distillation_weight > 0:

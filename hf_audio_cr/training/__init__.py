@@ -13,10 +13,10 @@ _EXPORTS = {
     **dict.fromkeys((
         "ASTTeacher", "CRAudioMAETeacher", "HEARTeacher", "add_teacher_features", "load_teacher",
     ), ".hear_teachers"),
-    **dict.fromkeys((
-        "HEARFineTuningArguments", "HEARFineTuningTrainer", "HEARMAMTrainer", "HEARMAMTrainingArguments",
-        "HEARPretrainingCollator", "HEARTokenizerTrainer", "HEARTokenizerTrainingArguments",
-    ), ".hear_trainers"),
+    **dict.fromkeys(
+        ("HEARFineTuningTrainer", "HEARMAMTrainer", "HEARPretrainingCollator", "HEARTokenizerTrainer"), ".hear_trainers"
+    ),
+    **dict.fromkeys(("HEARFineTuningArguments", "HEARMAMTrainingArguments", "HEARTokenizerTrainingArguments"), ".hear_config"),
     **dict.fromkeys(("consistency_loss", "consistency_loss_for", "softmax_consistency_loss",), ".losses"),
     **dict.fromkeys(("AUDIOSET_MAP_PATH", "audioset_compute_metrics", "load_audioset_metric",), ".metrics"),
     **dict.fromkeys(("AudiosetWeightedSampler", "audioset_sample_weights",), ".sampling"),

@@ -13,44 +13,23 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 from transformers import set_seed
 
 from ..models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
 from ..paths import check_local_or_hub
-from .hear_trainers import HEAR_VARIANTS, HEARFineTuningArguments, HEARFineTuningTrainer, check_config_overrides
+from .hear_config import (  # noqa: F401  the arguments, importable from here as before
+    DOWNSTREAM_TASKS,
+    HEAR_VARIANTS,
+    HEARDownstreamDataArguments,
+    HEARFineTuningArguments,
+    check_config_overrides,
+)
+from .hear_trainers import HEARFineTuningTrainer
 
 logger = logging.getLogger(__name__)
-
-DOWNSTREAM_TASKS = ("esc50", "speech_commands_v1", "speech_commands_v2", "voxceleb1", "audiofolder")
-
-
-@dataclass
-class HEARDownstreamDataArguments:
-    """Which downstream set to fine-tune on and how to evaluate it."""
-
-    task: str = field(default="esc50", metadata={"help": f"One of {DOWNSTREAM_TASKS}."})
-    data_path: str | None = field(default=None, metadata={"help": "Hub id or local folder of the set (see hf_audio_cr.data)."})
-    test_folds: list[int] = field(
-        default_factory=lambda: [1, 2, 3, 4, 5], metadata={"help": "ESC-50: held-out folds of the cross-validation."}
-    )
-    config_overrides: dict | None = field(
-        default=None, metadata={"help": "HEARConfig fields for `scratch` without a pre-trained folder (e.g. tiny sizes)."}
-    )
-    max_seconds: float | None = field(
-        default=6.0,
-        metadata={"help": "Longest audio per clip: a random crop in training, windows (averaged) in evaluation. "
-                          "6 s, the paper's pre-training block; ESC-50 (5 s) and Speech Commands (1 s) are whole."},
-    )
-
-    def __post_init__(self):
-        # before any data is read: a typo such as `hiden_size` would train the default width
-        self.config_overrides = check_config_overrides(HEARConfig, self.config_overrides) or None
-        if self.max_seconds is not None and self.max_seconds <= 0:
-            raise ValueError(f"max_seconds must be > 0 (or null for whole clips), got {self.max_seconds}.")
-
 
 def build_hear_classifier(
     variant: str,
