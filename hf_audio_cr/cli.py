@@ -54,7 +54,7 @@ class ScriptArgumentParser(HfArgumentParser):
         known = {action.dest for action in self._actions if action.dest != argparse.SUPPRESS and action.dest != "help"}
         unknown = sorted(set(values) - known)
         if unknown:
-            hints = [f"{key!r} -> {close[0]!r}" for key in unknown if (close := difflib.get_close_matches(key, known, 1))]
+            hints = [f"{close[0]!r} for {key!r}" for key in unknown if (close := difflib.get_close_matches(key, known, 1))]
             did_you_mean = f" (did you mean {', '.join(hints)}?)" if hints else ""
             raise ValueError(f"{path}: unknown keys {unknown}{did_you_mean}; see `--help` for the fields.")
         for action in self._actions:
