@@ -14,7 +14,6 @@ Run it as ``python scripts/benchmark_efficiency.py`` or ``python -m hf_audio_cr.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import os
 import platform
@@ -30,8 +29,19 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-SAMPLING_RATE = 16000
-BUILTIN_MODELS = ("hear", "cr_audiomae", "ast")
+from .model_zoo import (  # noqa: F401  re-exported: the zoo is the benchmark's subjects
+    BUILDERS,
+    BUILTIN_MODELS,
+    HEAR_TINY_CONFIG,
+    SAMPLING_RATE,
+    BenchmarkSubject,
+    benchmark_waveform,
+    build_ast,
+    build_cr_audiomae,
+    build_hear,
+    load_model_dir,
+)
+
 # HEAR Table III (10 s, 1 thread, ARM CPU): the speed claim we re-measure side by side.
 PAPER_RTF = {"hear": 0.095, "cr_audiomae": 0.244}
 
@@ -69,103 +79,6 @@ class BenchmarkArguments:
     quick: bool = field(
         default=False, metadata={"help": "Tiny configs, 1 repeat, no warm-up: checks the harness in seconds."}
     )
-
-
-@dataclass
-class BenchmarkSubject:
-    """One model to measure: the module, its feature extractor and how a waveform becomes model inputs."""
-
-    name: str
-    model: torch.nn.Module
-    feature_extractor: Any
-    # Seconds of audio one model window covers when the model itself cannot take longer input (AST):
-    # longer clips are cut into windows with 50 % overlap that run as one batch, as the CR-AudioMAE
-    # extractor does, so the two ViT-B models do the same work per clip.
-    window_seconds: float | None = None
-
-    def extract(self, waveform: np.ndarray | list[np.ndarray]) -> dict[str, torch.Tensor]:
-        """Waveform (or a list, as a padded batch) -> the tensors ``model.forward`` takes (the feature
-        extraction step of the RTF)."""
-        if self.window_seconds is not None:
-            if isinstance(waveform, list):
-                raise ValueError(f"{self.name}: windows of one clip form the batch; pass a single waveform.")
-            size = int(self.window_seconds * SAMPLING_RATE)
-            hop = size // 2
-            count = 1 + -(-max(len(waveform) - size, 0) // hop)
-            waveform = [waveform[i * hop : i * hop + size] for i in range(count)]
-        features = self.feature_extractor(waveform, sampling_rate=SAMPLING_RATE, return_tensors="pt")
-        values = features.get("input_values")
-        if hasattr(values, "materialize"):  # streamed windows: measured as one batch of windows, as ONNX runs them
-            features = values.materialize()
-        accepted = inspect.signature(self.model.forward).parameters
-        return {key: value for key, value in features.items() if key in accepted and torch.is_tensor(value)}
-
-
-def _tiny_ast_config_kwargs() -> dict:
-    return dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
-
-
-def build_ast(quick: bool = False) -> BenchmarkSubject:
-    """transformers' AST from ``ASTConfig`` (paper defaults, random weights: nothing is downloaded)."""
-    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
-
-    config = ASTConfig(num_labels=527, **(_tiny_ast_config_kwargs() if quick else {}))
-    extractor = ASTFeatureExtractor(max_length=config.max_length, num_mel_bins=config.num_mel_bins)
-    model = ASTForAudioClassification(config).eval()
-    return BenchmarkSubject("ast", model, extractor, window_seconds=config.max_length / 100)
-
-
-def build_cr_audiomae(quick: bool = False) -> BenchmarkSubject:
-    """CR-AudioMAE ViT-B (paper: 12 layers, 768 wide, 16x16 patches on 1024x128 fbank)."""
-    from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
-
-    if quick:
-        config = CRAudioMAEConfig(
-            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128
-        )
-    else:
-        config = CRAudioMAEConfig()
-    extractor = AudioMAEFeatureExtractor(
-        max_length=config.max_length, num_mel_bins=config.num_mel_bins, window_hop=config.max_length // 2
-    )
-    return BenchmarkSubject("cr_audiomae", CRAudioMAEForAudioClassification(config).eval(), extractor)
-
-
-def build_hear(quick: bool = False) -> BenchmarkSubject:
-    """HEAR with the paper's Table I sizes (acoustic model 384 x 6 layers over 6 s windows, task model 384 x 1)
-    and an ESC-50 head (50 classes), as in the paper's 15M-parameter count."""
-    from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
-
-    config = HEARConfig(num_labels=50, **(HEAR_TINY_CONFIG if quick else {}))
-    return BenchmarkSubject("hear", HEARForAudioClassification(config).eval(), HEARFeatureExtractor())
-
-
-# Small widths; 2 s windows so a 10 s clip still runs the sliding-window path.
-HEAR_TINY_CONFIG = dict(
-    hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2, window_length=100,
-    window_overlap=25, spectrum_hidden_size=16, task_hidden_size=32, task_intermediate_size=64,
-    task_num_attention_heads=2, classifier_hidden_size=16,
-)
-BUILDERS: dict[str, Callable[[bool], BenchmarkSubject]] = {
-    "hear": build_hear,
-    "cr_audiomae": build_cr_audiomae,
-    "ast": build_ast,
-}
-
-
-def load_model_dir(path: str, trust_remote_code: bool = False) -> BenchmarkSubject:
-    """A saved model folder (``save_pretrained`` output with a feature extractor) as a subject."""
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-    import hf_audio_cr  # noqa: F401  registers the project's Auto classes
-
-    folder = Path(path)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"--model_dirs {path}: no config.json there; pass a save_pretrained folder.")
-    model = AutoModelForAudioClassification.from_pretrained(folder, trust_remote_code=trust_remote_code).eval()
-    extractor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=trust_remote_code)
-    window = model.config.max_length / 100 if model.config.model_type == "audio-spectrogram-transformer" else None
-    return BenchmarkSubject(folder.name, model, extractor, window_seconds=window)
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -216,23 +129,6 @@ def median_seconds(run: Callable[[], Any], repeats: int, warmup: int, sync: Call
     return statistics.median(times)
 
 
-def benchmark_waveform(seconds: float, audio: str | None = None, seed: int = 0) -> np.ndarray:
-    """``seconds`` of audio at 16 kHz: a recording tiled to length, or seeded noise (speed is content-blind)."""
-    length = int(round(seconds * SAMPLING_RATE))
-    if audio is None:
-        return (0.1 * np.random.default_rng(seed).standard_normal(length)).astype(np.float32)
-    import soundfile as sf
-    import torchaudio
-
-    if not Path(audio).is_file():
-        raise FileNotFoundError(f"--audio {audio}: no such file.")
-    data, rate = sf.read(audio, dtype="float32", always_2d=True)
-    wave = torch.from_numpy(data.mean(axis=1))
-    if rate != SAMPLING_RATE:
-        wave = torchaudio.functional.resample(wave, rate, SAMPLING_RATE)
-    return np.resize(wave.numpy(), length).astype(np.float32)
-
-
 def _setting_key(backend: str, seconds: float, threads: int | str, with_features: bool) -> str:
     return f"{backend}/{seconds:g}s/{threads}thr/{'fe+model' if with_features else 'model'}"
 
@@ -256,7 +152,7 @@ def measure_subject(subject: BenchmarkSubject, args: BenchmarkArguments, workdir
 
     graphs = {}
     if args.onnx or args.quantize:
-        from hf_audio_cr.export import OnnxAudioClassifier, export_onnx, quantize_onnx
+        from .export import OnnxAudioClassifier, export_onnx, quantize_onnx
 
         # 25 s gives every model at least two windows, so the window axis stays dynamic in the graph
         example = subject.extract(benchmark_waveform(25.0, args.audio))
@@ -305,7 +201,7 @@ def measure_subject(subject: BenchmarkSubject, args: BenchmarkArguments, workdir
 
 def paired_onnx_ratio(quantized_path, fp32_path, features: dict, seconds: float, repeats: int, warmup: int) -> dict:
     """int8 / fp32 onnxruntime time at 1 thread, interleaved (q, f, q, f, ...), plus how the int8 logits follow."""
-    from hf_audio_cr.export import OnnxAudioClassifier, logits_agreement
+    from .export import OnnxAudioClassifier, logits_agreement
 
     sessions = [OnnxAudioClassifier(quantized_path, num_threads=1), OnnxAudioClassifier(fp32_path, num_threads=1)]
     times = ([], [])
@@ -448,14 +344,9 @@ def run_benchmark(args: BenchmarkArguments) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from transformers import HfArgumentParser
+    from .cli import parse_script_args
 
-    parser = HfArgumentParser(BenchmarkArguments)
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        (args,) = parser.parse_yaml_file(argv[0])
-    else:
-        (args,) = parser.parse_args_into_dataclasses(argv)
+    (args,) = parse_script_args(BenchmarkArguments, argv, description=__doc__)
     report = run_benchmark(args)
     print(report["markdown"])
     load = report["machine"]

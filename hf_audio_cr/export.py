@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .extras import require
+from .model_zoo import BUILDERS, benchmark_waveform, load_model_dir
 
 METADATA_KEY = "hf_audio_cr.frame_padding"
 
@@ -240,10 +241,6 @@ def int8_comparison_backends(model: torch.nn.Module, fp32: str | Path, int8: str
     return {"torch fp32": torch_logits, **{name: (lambda f, s=s: s(**f)) for name, s in sessions.items()}}
 
 
-def onnxruntime_session(path: str | Path, num_threads: int | None = None) -> OnnxAudioClassifier:
-    return OnnxAudioClassifier(path, num_threads=num_threads)
-
-
 def max_abs_difference(model: torch.nn.Module, classifier: OnnxAudioClassifier,
                        inputs: dict[str, torch.Tensor]) -> float:
     """Largest |PyTorch logit - onnxruntime logit| on ``inputs`` (the parity check)."""
@@ -272,8 +269,6 @@ class ExportArguments:
 def export_and_check(args: ExportArguments) -> dict:
     """Export ``args.model`` and check parity with PyTorch on single clips of several lengths and on a padded
     batch of two. Raises if a difference exceeds ``args.tolerance``; returns the report."""
-    from hf_audio_cr.benchmark import BUILDERS, benchmark_waveform, load_model_dir
-
     if args.model not in BUILDERS and not (Path(args.model) / "config.json").is_file():
         problem = "has no config.json" if Path(args.model).is_dir() else "is no such folder"
         raise FileNotFoundError(

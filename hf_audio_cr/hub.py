@@ -264,7 +264,7 @@ def build_hub_folder(args: PushToHubArguments) -> Path:
     code files, feature extractor) and write ``README.md``. Returns the folder."""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-    import hf_audio_cr  # noqa: F401  registers the Auto classes, so save_pretrained writes code + auto_map
+    from . import models  # noqa: F401  registers the Auto classes, so save_pretrained writes code + auto_map
 
     source = find_model_folder(args.model_dir)
     if not (source / "preprocessor_config.json").is_file():

@@ -7,17 +7,17 @@ running the k views as one batched forward costs no more than k separate baselin
 
 On a GPU each setting also reports its peak allocated memory (torch.cuda.max_memory_allocated).
 """
-import argparse
 import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import soundfile as sf
 import torch
-import torchaudio
 
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.data.audio_files import load_audio_file
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.training import CRTrainer, CRTrainingArguments
 
@@ -31,8 +31,7 @@ CONFIGS = {
 def real_batch(batch_size: int, max_length: int, num_labels: int) -> dict:
     waves = []
     for path in sorted(AUDIO.glob("*.ogg")):
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-        waves.append(torchaudio.functional.resample(torch.from_numpy(data.mean(1)), rate, 16000))
+        waves.append(torch.from_numpy(load_audio_file(path, 16000)))
     waves = [waves[i % len(waves)] for i in range(batch_size)]
     features = AudioMAEFeatureExtractor(max_length=max_length)(waves, sampling_rate=16000, long_audio="truncate")
     labels = torch.zeros(batch_size, num_labels)
@@ -72,19 +71,23 @@ def step_times(model_name: str, num_views: int, batch_size: int, steps: int, out
     return times, (torch.cuda.max_memory_allocated() if on_gpu else 0)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["tiny", "vit-b"], choices=sorted(CONFIGS),
-                        help="model sizes to time (tiny: 2 blocks of width 32; vit-b: the paper's encoder)")
-    parser.add_argument("--views", nargs="+", type=int, default=[1, 2, 6], help="k values (views per clip) to time")
-    parser.add_argument("--batch_size", type=int, default=2, help="clips per step")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per setting and round")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds over all settings; the fastest is reported")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="where to time (auto: cuda if available)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision (Trainer's autocast)")
-    parser.add_argument("--output", default="outputs/bench_cr_step.json", help="JSON file for the results")
-    args = parser.parse_args()
+@dataclass
+class BenchArguments:
+    models: list[str] = field(default_factory=lambda: ["tiny", "vit-b"], metadata={
+        "choices": sorted(CONFIGS),
+        "help": "model sizes to time (tiny: 2 blocks of width 32; vit-b: the paper's encoder)"})
+    views: list[int] = field(default_factory=lambda: [1, 2, 6], metadata={"help": "k values (views per clip) to time"})
+    batch_size: int = field(default=2, metadata={"help": "clips per step"})
+    steps: int = field(default=3, metadata={"help": "timed steps per setting and round"})
+    rounds: int = field(default=2, metadata={"help": "rounds over all settings; the fastest is reported"})
+    device: str = field(default="auto", metadata={"choices": ["auto", "cpu", "cuda"],
+                                                  "help": "where to time (auto: cuda if available)"})
+    bf16: bool = field(default=False, metadata={"help": "bf16 mixed precision (Trainer's autocast)"})
+    output: str = field(default="outputs/bench_cr_step.json", metadata={"help": "JSON file for the results"})
+
+
+def main(argv=None):
+    (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here.")
     gpu = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())

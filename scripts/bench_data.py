@@ -11,14 +11,13 @@ import glob, json, os, tempfile, time  # noqa: E401
 from dataclasses import dataclass, field
 
 import numpy as np
-import soundfile as sf
 import torch
-import torchaudio
-from transformers import HfArgumentParser
 
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, audioset_id2label, load_audioset
 from hf_audio_cr.data.audioset import write_audioset_parquet
+from hf_audio_cr.data.audio_files import load_audio_file
 from hf_audio_cr.training import CRTrainer, CRTrainingArguments
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
@@ -42,8 +41,7 @@ def real_10s_clips(n, rate=48000):
     sources = sorted(glob.glob("tests/fixtures/audio/*.ogg")) + sorted(glob.glob("/usr/share/sounds/alsa/*.wav"))
     waves = []
     for path in sources:
-        wave, sr = sf.read(path, dtype="float32", always_2d=True)
-        waves.append(torchaudio.functional.resample(torch.from_numpy(wave.mean(1)), sr, rate).numpy())
+        waves.append(load_audio_file(path, rate))
     stream = np.concatenate(waves)
     for i in range(n):  # every clip starts elsewhere in the concatenated recordings
         yield {"video_id": f"clip{i:04d}", "audio": (np.resize(np.roll(stream, -i * 7919), 10 * rate), rate), "labels": ["/m/09x0r"]}
@@ -119,7 +117,7 @@ def compare_prepared(bench) -> dict:
 
 
 def main():
-    (bench,) = HfArgumentParser(BenchArguments).parse_args_into_dataclasses()
+    (bench,) = parse_script_args(BenchArguments, description=__doc__)
     os.makedirs(bench.output_dir, exist_ok=True), torch.set_num_threads(bench.torch_threads)
     with tempfile.TemporaryDirectory() as tmp:
         parquet = str(write_audioset_parquet(real_10s_clips(bench.num_clips), f"{tmp}/bench.parquet", row_group_size=4))

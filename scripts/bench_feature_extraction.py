@@ -6,19 +6,19 @@
 Prints a markdown table and writes JSON. Both extractors compute the same Kaldi fbank; the parity column is
 the max abs difference between the two on these clips.
 """
-import argparse
 import json
 import os
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
-import torchaudio
 from transformers import ASTFeatureExtractor
 
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.data.audio_files import load_audio_file
 from hf_audio_cr import AudioMAEFeatureExtractor
 
 AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
@@ -28,8 +28,7 @@ def real_ten_second_clips(count: int) -> list[np.ndarray]:
     """Cut `count` 10 s clips at staggered offsets from the real recordings played back to back."""
     stream = []
     for path in sorted(AUDIO.glob("*.ogg")):
-        wave, sr = sf.read(path, dtype="float32", always_2d=True)
-        stream.append(torchaudio.functional.resample(torch.from_numpy(wave.mean(1)), sr, 16000))
+        stream.append(torch.from_numpy(load_audio_file(path, 16000)))
     stream = torch.cat(stream * 4).numpy()
     step = (len(stream) - 160000) // count
     return [stream[i * step : i * step + 160000].copy() for i in range(count)]
@@ -49,15 +48,18 @@ def interleaved_seconds(runs: dict, repeats: int) -> dict:
     return times
 
 
+@dataclass
+class BenchArguments:
+    clips: int = field(default=64, metadata={"help": "real 10 s clips per timed pass"})
+    threads: int = field(default=1, metadata={"help": "torch intra-op threads"})
+    repeats: int = field(default=5, metadata={"help": "timed passes per extractor"})
+    batch_size: int = field(default=64, metadata={"help": "clips per call of our extractor"})
+    device: str = field(default="cpu", metadata={"help": "'cpu' or 'cuda' for our extractor"})
+    output: str = field(default="bench_feature_extraction.json", metadata={"help": "JSON file for the results"})
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=64, help="real 10 s clips per timed pass")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--repeats", type=int, default=5, help="timed passes per extractor")
-    parser.add_argument("--batch-size", type=int, default=64, help="clips per call of our extractor")
-    parser.add_argument("--device", default="cpu", help="'cpu' or 'cuda' for our extractor")
-    parser.add_argument("--output", default="bench_feature_extraction.json", help="JSON file for the results")
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
     torch.set_num_threads(args.threads)
     clips = real_ten_second_clips(args.clips)
     ours, ast = AudioMAEFeatureExtractor(), ASTFeatureExtractor()

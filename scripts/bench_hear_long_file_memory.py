@@ -20,7 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from hf_audio_cr.cli import parse_script_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "tests" / "fixtures" / "audio" / "speech_female.ogg"
@@ -34,11 +37,10 @@ def write_folder(root: Path, minutes: float) -> None:
 
     import numpy as np
     import soundfile as sf
-    import torch
-    import torchaudio
 
-    data, rate = sf.read(SPEECH, dtype="float32", always_2d=True)
-    speech = torchaudio.functional.resample(torch.from_numpy(data.mean(axis=1)), rate, 16000).numpy()
+    from hf_audio_cr.data.audio_files import load_audio_file
+
+    speech = load_audio_file(SPEECH, 16000)
     total = int(minutes * 60 * 16000)
     (root / "train" / "speech").mkdir(parents=True)
     (root / "train" / "drums").mkdir(parents=True)
@@ -79,15 +81,18 @@ def measure(folder: str, max_seconds: float, paper_size: bool) -> dict:
             "seconds": time.perf_counter() - started, "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6}
 
 
+@dataclass
+class BenchArguments:
+    minutes: list[float] = field(default_factory=lambda: [0.5, 1, 10], metadata={"help": "Lengths of the long file."})
+    max_seconds: list[float] = field(default_factory=lambda: [6.0], metadata={
+        "help": "Crop / window lengths to compare; 0 = whole clips (only for short files)."})
+    paper_size: bool = field(default=False, metadata={"help": "The paper's 15M-parameter HEAR instead of a small one."})
+    output: str = field(default="outputs/bench_hear_long_file_memory.json", metadata={"help": "Where the JSON goes."})
+    child: list[str] | None = field(default=None, metadata={"help": argparse.SUPPRESS})  # FOLDER MAX_SECONDS PAPER
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, nargs="+", default=[0.5, 1, 10], help="Lengths of the long file.")
-    parser.add_argument("--max_seconds", type=float, nargs="+", default=[6.0],
-                        help="Crop / window lengths to compare; 0 = whole clips (only for short files).")
-    parser.add_argument("--paper_size", action="store_true", help="The paper's 15M-parameter HEAR instead of a small one.")
-    parser.add_argument("--output", default="outputs/bench_hear_long_file_memory.json", help="Where the JSON goes.")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
     if args.child:
         print(json.dumps(measure(args.child[0], float(args.child[1]), args.child[2] == "1")))
         return None

@@ -6,11 +6,11 @@ Clips are real recordings cut to 6 s (stages 1-2) or 5 s (ESC-50-like stage 3). 
 are far too large for a CPU run, so a small batch is timed and the per-clip cost scaled linearly to the paper's batch
 (an estimate: it ignores any batching efficiency). The first step (allocation, warm-up) is not counted.
 """
-import argparse
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -19,6 +19,7 @@ import torch
 from transformers import ASTConfig, ASTModel, TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from hf_audio_cr.cli import parse_script_args  # noqa: E402
 from _hear_training_data import PRETRAINING_FILES, load_file  # noqa: E402
 from hf_audio_cr import AudioClassificationCollator  # noqa: E402
 from hf_audio_cr.models.hear import (  # noqa: E402
@@ -63,13 +64,16 @@ def run(name, trainer_cls, args_cls, model, dataset, collator, batch, paper_batc
             "params_M": sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch_size", type=int, default=2, help="clips per step")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per stage")
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    parser.add_argument("--output", default="outputs/bench_hear_training.json", help="JSON file for the results")
-    cli = parser.parse_args()
+@dataclass
+class BenchArguments:
+    batch_size: int = field(default=2, metadata={"help": "clips per step"})
+    steps: int = field(default=3, metadata={"help": "timed steps per stage"})
+    threads: int = field(default=2, metadata={"help": "torch intra-op threads"})
+    output: str = field(default="outputs/bench_hear_training.json", metadata={"help": "JSON file for the results"})
+
+
+def main(argv=None):
+    (cli,) = parse_script_args(BenchArguments, argv, description=__doc__)
     torch.set_num_threads(cli.threads)
     torch.manual_seed(0)
     fe, b = HEARFeatureExtractor(), cli.batch_size

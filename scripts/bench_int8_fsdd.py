@@ -10,17 +10,18 @@ Or pass ``--model_dir`` (a fine-tuned FSDD folder) to measure that model instead
 
     python scripts/bench_int8_fsdd.py [--seeds 0 1 2] [--epochs 4] [--output outputs/bench_int8_fsdd.json]
 """
-import argparse
 import json
 import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.data import AudioClassificationCollator, load_fsdd
 from hf_audio_cr.export import export_onnx, int8_comparison_backends, logits_agreement, quantize_onnx
 from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARForAudioClassification
@@ -75,14 +76,18 @@ def measure(model, splits, workdir: Path) -> dict:
     return result
 
 
+@dataclass
+class BenchArguments:
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "training seeds (one run each)"})
+    epochs: int = field(default=4, metadata={"help": "fine-tuning epochs per seed"})
+    threads: int = field(default=1, metadata={"help": "torch intra-op threads"})
+    model_dir: str | None = field(default=None, metadata={
+        "help": "a fine-tuned FSDD digit HEAR folder (then no training, one run)"})
+    output: str = field(default="outputs/bench_int8_fsdd.json", metadata={"help": "JSON file for the results"})
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (one run each)")
-    parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs per seed")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--model_dir", help="a fine-tuned FSDD digit HEAR folder (then no training, one run)")
-    parser.add_argument("--output", default="outputs/bench_int8_fsdd.json", help="JSON file for the results")
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
     torch.set_num_threads(args.threads)
     splits = load_fsdd(task="digit")
     load_before, started, runs = os.getloadavg(), time.time(), []

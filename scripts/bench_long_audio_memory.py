@@ -22,7 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from hf_audio_cr.cli import parse_script_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "tests" / "fixtures" / "audio" / "speech_female.ogg"
@@ -31,11 +34,10 @@ SPEECH = ROOT / "tests" / "fixtures" / "audio" / "speech_female.ogg"
 def write_long_flac(path: Path, minutes: float) -> None:
     import numpy as np
     import soundfile as sf
-    import torch
-    import torchaudio
 
-    data, rate = sf.read(SPEECH, dtype="float32", always_2d=True)
-    speech = torchaudio.functional.resample(torch.from_numpy(data.mean(axis=1)), rate, 16000).numpy()
+    from hf_audio_cr.data.audio_files import load_audio_file
+
+    speech = load_audio_file(SPEECH, 16000)
     total = int(minutes * 60 * 16000)
     with sf.SoundFile(path, "w", 16000, 1, format="FLAC") as f:
         for start in range(0, total, speech.size):  # written piece by piece: the writer stays small
@@ -90,18 +92,22 @@ def measure(path: str, folder: str, remote_code: bool, input_kind: str) -> dict:
             "torch_threads": torch.get_num_threads()}
 
 
+@dataclass
+class BenchArguments:
+    models: list[str] = field(default_factory=lambda: ["cr_audiomae", "hear"], metadata={
+        "choices": ["cr_audiomae", "hear"], "help": "model families to measure"})
+    minutes: list[float] = field(default_factory=lambda: [1, 10, 60], metadata={
+        "help": "lengths of the test files, in minutes"})
+    input: str = field(default="path", metadata={"choices": ["path", "array"],
+                                                 "help": "give the pipeline the file path or a decoded array"})
+    remote_code: bool = field(default=False, metadata={"help": "load the folders with trust_remote_code=True"})
+    threads: int = field(default=1, metadata={"help": "torch intra-op threads"})
+    output: str = field(default="outputs/bench_long_audio_memory.json", metadata={"help": "JSON file for the results"})
+    child: list[str] | None = field(default=None, metadata={"help": argparse.SUPPRESS})  # FILE FOLDER
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["cr_audiomae", "hear"], choices=["cr_audiomae", "hear"],
-                        help="model families to measure")
-    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60], help="lengths of the test files, in minutes")
-    parser.add_argument("--input", choices=["path", "array"], default="path",
-                        help="give the pipeline the file path or a decoded array")
-    parser.add_argument("--remote_code", action="store_true", help="load the folders with trust_remote_code=True")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--output", default="outputs/bench_long_audio_memory.json", help="JSON file for the results")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
     if args.child:
         print(json.dumps(measure(*args.child, args.remote_code, args.input)))
         return None

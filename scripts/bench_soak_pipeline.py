@@ -19,7 +19,6 @@ torchaudio's resampling runs a conv1d whose oneDNN primitive is cached per input
     python scripts/bench_soak_pipeline.py --num_files 1000 --output_json runs/soak_pipeline.json
     python scripts/bench_soak_pipeline.py --model path/to/folder --num_files 1000   # a trained folder
 """
-import argparse
 import json
 import os
 import random
@@ -28,9 +27,12 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from hf_audio_cr.cli import parse_script_args
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_SOURCES = [ROOT / "tests/fixtures/audio", ROOT / "tests/fixtures/fsdd", Path("/usr/share/sounds"),
@@ -139,16 +141,20 @@ def soak(model: str, files: list) -> dict:
     }
 
 
+@dataclass
+class BenchArguments:
+    num_files: int = field(default=1000, metadata={"help": "Files sent through the one pipeline object."})
+    damaged_fraction: float = field(default=0.2, metadata={"help": "share of the files that are damaged copies"})
+    model: str | None = field(default=None, metadata={
+        "help": "a saved folder; default: a small random CR-AudioMAE / HEAR folder"})
+    family: str = field(default="cr", metadata={"choices": ("cr", "hear"), "help": "the default folder's model family"})
+    seed: int = field(default=0, metadata={"help": "Seed of the file draw and of the damage."})
+    threads: int = field(default=1, metadata={"help": "torch intra-op threads."})
+    output_json: str = field(default="runs/soak_pipeline.json", metadata={"help": "Where the results JSON goes."})
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--num_files", type=int, default=1000, help="Files sent through the one pipeline object.")
-    parser.add_argument("--damaged_fraction", type=float, default=0.2, help="share of the files that are damaged copies")
-    parser.add_argument("--model", default=None, help="a saved folder; default: a small random CR-AudioMAE / HEAR folder")
-    parser.add_argument("--family", choices=("cr", "hear"), default="cr", help="the default folder's model family")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the file draw and of the damage.")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads.")
-    parser.add_argument("--output_json", default="runs/soak_pipeline.json", help="Where the results JSON goes.")
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
     if args.num_files < 1 or not 0 <= args.damaged_fraction <= 1:
         raise SystemExit("--num_files must be >= 1 and --damaged_fraction in [0, 1]")
     import torch

@@ -2,13 +2,21 @@
 
     python scripts/build_fsdd_parquet.py ../shared/data/fsdd            # -> hf_audio_cr/data/resources/fsdd.parquet
 """
-import argparse
+from dataclasses import dataclass, field
 
-from hf_audio_cr.data.downstream import FSDD_PARQUET, write_fsdd_parquet
+from hf_audio_cr.cli import parse_script_args
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("checkout", help="FSDD folder with recordings/{digit}_{speaker}_{index}.wav")
-parser.add_argument("--output", default=str(FSDD_PARQUET))
-args = parser.parse_args()
-path = write_fsdd_parquet(args.checkout, args.output)
-print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@dataclass
+class BuildArguments:
+    checkout: str = field(metadata={"positional": True, "help": "FSDD folder with recordings/{digit}_{speaker}_{index}.wav"})
+    output: str | None = field(default=None, metadata={"help": "Parquet file to write (default: the package's copy)."})
+
+
+if __name__ == "__main__":
+    (args,) = parse_script_args(BuildArguments, description=__doc__)
+    from hf_audio_cr.data.downstream import FSDD_PARQUET, write_fsdd_parquet
+
+    path = write_fsdd_parquet(args.checkout, args.output or FSDD_PARQUET)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

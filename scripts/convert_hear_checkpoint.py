@@ -10,23 +10,26 @@
 
 Plain state_dict files only: .pt/.pth are read with torch.load(weights_only=True), or pass .safetensors.
 """
-import argparse
 import json
+from dataclasses import dataclass, field
 
-from hf_audio_cr.models.hear.convert_hear_checkpoint import convert_checkpoint
+from hf_audio_cr.cli import parse_script_args
+
+
+@dataclass
+class ConvertArguments:
+    checkpoint: str = field(metadata={"positional": True, "help": ".pt/.pth (read with weights_only=True) or .safetensors"})
+    output_dir: str = field(metadata={"positional": True, "help": "Where the transformers folder is written."})
+    decoder: str | None = field(default=None, metadata={"help": "a standalone reference Decoder state dict (with a Tokenizer)"})
+    window_overlap: int = field(default=50, metadata={"help": "tokens shared by windows (not in the weights)"})
+    task_num_attention_heads: int = field(default=4, metadata={"help": "task model heads (not recoverable from the weights)"})
+    id2label: str | None = field(default=None, metadata={"help": "JSON file mapping class index -> name (classifiers)"})
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help=".pt/.pth (read with weights_only=True) or .safetensors")
-    parser.add_argument("output_dir")
-    parser.add_argument("--decoder", default=None, help="a standalone reference Decoder state dict (with a Tokenizer)")
-    parser.add_argument("--window-overlap", type=int, default=50, help="tokens shared by windows (not in the weights)")
-    parser.add_argument(
-        "--task-num-attention-heads", type=int, default=4, help="task model heads (not recoverable from the weights)"
-    )
-    parser.add_argument("--id2label", default=None, help="JSON file mapping class index -> name (classifiers)")
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(ConvertArguments, argv, description=__doc__)
+    from hf_audio_cr.models.hear.convert_hear_checkpoint import convert_checkpoint
+
     overrides = {}
     if args.id2label:
         with open(args.id2label) as handle:

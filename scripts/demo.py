@@ -9,26 +9,14 @@ chosen on validation as a Hub-ready folder and tags held-out recordings with it 
     python scripts/demo.py [--quick] [--seeds 3] [--pretrain_scenes 0] [--output_dir demo_output]
     python scripts/demo.py configs/demo/default.yaml [--field value ...]
 """
-import sys
-
-import yaml
-from transformers import HfArgumentParser
-
-from hf_audio_cr.demo import DemoArguments, run_demo
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.demo.run import DemoArguments
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = HfArgumentParser(DemoArguments)
-    if argv and argv[0].endswith((".yaml", ".yml")):  # the YAML gives defaults, flags override them
-        with open(argv[0]) as f:
-            values = yaml.safe_load(f) or {}
-        unknown = sorted(set(values) - {action.dest for action in parser._actions})
-        if unknown:
-            raise ValueError(f"{argv[0]}: unknown keys {unknown}; see `scripts/demo.py --help` for the fields.")
-        parser.set_defaults(**values)
-        argv = argv[1:]
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    (args,) = parse_script_args(DemoArguments, argv, description=__doc__)  # the YAML gives defaults, flags override
+    from hf_audio_cr.demo.run import run_demo
+
     return run_demo(args)
 
 

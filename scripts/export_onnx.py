@@ -3,24 +3,18 @@
     python scripts/export_onnx.py --model outputs/my_run --output outputs/onnx/my_run.onnx --audio clip.wav
     python scripts/export_onnx.py --model cr_audiomae --output outputs/onnx/cr_audiomae.onnx   # random weights
     python scripts/export_onnx.py --model outputs/my_hear --output outputs/onnx/hear.onnx --quantize int8
+    python scripts/export_onnx.py config.yaml [--field value ...]
 
 The graph takes the feature extractor's output; run it with hf_audio_cr.export.OnnxAudioClassifier.
 """
 import json
-import sys
 
-from transformers import HfArgumentParser
-
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.export import ExportArguments, export_and_check
 
 
 def main(argv=None):
-    parser = HfArgumentParser(ExportArguments)
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        (args,) = parser.parse_yaml_file(argv[0])
-    else:
-        (args,) = parser.parse_args_into_dataclasses(argv)
+    (args,) = parse_script_args(ExportArguments, argv, description=__doc__)
     report = export_and_check(args)
     print(json.dumps(report, indent=2))
     print(f"ONNX parity: max |PyTorch - onnxruntime| = {report['max_abs_difference']:.2e} (tolerance {args.tolerance:.0e})")

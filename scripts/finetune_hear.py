@@ -8,17 +8,17 @@ ESC-50 runs the 5-fold cross-validation (``test_folds``) and prints mean ± std;
 """
 import sys
 
-from transformers import HfArgumentParser
-
-from hf_audio_cr.data import load_downstream
-from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds, format_cross_validation
-from hf_audio_cr.training.distributed import exit_distributed_run
-from hf_audio_cr.training.hear_trainers import HEARDownstreamDataArguments, HEARFineTuningArguments, parse_yaml_and_cli
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.training.hear_config import HEARDownstreamDataArguments, HEARFineTuningArguments
 
 
 def main(argv):
-    parser = HfArgumentParser((HEARDownstreamDataArguments, HEARFineTuningArguments))
-    data_args, args = parse_yaml_and_cli(parser, argv)
+    data_args, args = parse_script_args(
+        (HEARDownstreamDataArguments, HEARFineTuningArguments), argv, description=__doc__
+    )
+    from hf_audio_cr.data import load_downstream
+    from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds, format_cross_validation
+
     dataset = load_downstream(data_args.task, data_args.data_path)
     if data_args.task == "esc50":
         summary = finetune_esc50_folds(
@@ -41,4 +41,6 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    from hf_audio_cr.training.distributed import exit_distributed_run
+
     exit_distributed_run(None)  # every rank leaves together, without the gloo teardown race

@@ -15,15 +15,16 @@ too short, silent: ``AudioQualityPolicy(mode="train")``) are left out and counte
 bytes in a ``fbank_fp16`` column, 250 KB per 10 s clip); ``AudioClassificationCollator`` with a truncating
 AudioMAE extractor of the same frame settings then reads them instead of decoding and computing the fbank.
 """
-import argparse
 import glob
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
 
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.data import AudioQualityPolicy
 from hf_audio_cr.data.audioset import encode_flac, safe_decode
 from hf_audio_cr.data.collate import STORED_FBANK_COLUMN, STORED_FBANK_SETTINGS
@@ -129,14 +130,18 @@ def prepare_audioset(data_files: list[str], output_dir: str, num_proc: int = 1, 
     return report
 
 
+@dataclass
+class PrepareArguments:
+    data_files: list[str] = field(metadata={"help": "AudioSet parquet files or glob patterns"})
+    output_dir: str = field(metadata={"help": "Where the 16 kHz parquet files and prepare_report.json go."})
+    num_proc: int = field(default=1, metadata={"help": "processes for datasets.map"})
+    store_fbank: str = field(default="none", metadata={
+        "help": f"One of {STORE_FBANK}: also store each clip's log-Mel frames (fp16), read by the collator instead "
+                "of decoding.", "choices": list(STORE_FBANK)})
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_files", nargs="+", required=True, help="AudioSet parquet files or glob patterns")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--num_proc", type=int, default=1, help="processes for datasets.map")
-    parser.add_argument("--store_fbank", choices=STORE_FBANK, default="none",
-                        help="also store each clip's log-Mel frames (fp16), read by the collator instead of decoding")
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(PrepareArguments, argv, description=__doc__)
     report = prepare_audioset(args.data_files, args.output_dir, args.num_proc, args.store_fbank)
     print(json.dumps(report["total"], indent=1))
 

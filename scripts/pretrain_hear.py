@@ -5,30 +5,21 @@
 """
 import sys
 
-from transformers import HfArgumentParser, set_seed
-
-from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy, HEARPretrainingCollator, load_pretraining_audio
-from hf_audio_cr.models.hear import (
-    HEARConfig,
-    HEARFeatureExtractor,
-    HEARForMaskedAcousticModeling,
-    HEARTokenizerModel,
-)
-from hf_audio_cr.models.hear_variants import check_config_overrides
-from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
-from hf_audio_cr.training.distributed import exit_distributed_run
-from hf_audio_cr.paths import check_local_or_hub
-from hf_audio_cr.training.hear_trainers import (
-    HEARMAMTrainer,
-    HEARMAMTrainingArguments,
-    HEARPretrainingDataArguments,
-    parse_yaml_and_cli,
-)
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.training.hear_config import HEARMAMTrainingArguments, HEARPretrainingDataArguments
 
 
 def main(argv):
-    parser = HfArgumentParser((HEARPretrainingDataArguments, HEARMAMTrainingArguments))
-    data_args, args = parse_yaml_and_cli(parser, argv)
+    data_args, args = parse_script_args((HEARPretrainingDataArguments, HEARMAMTrainingArguments), argv, description=__doc__)
+    from transformers import set_seed
+
+    from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy, HEARPretrainingCollator, load_pretraining_audio
+    from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling, HEARTokenizerModel
+    from hf_audio_cr.paths import check_local_or_hub
+    from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+    from hf_audio_cr.training.hear_config import check_config_overrides
+    from hf_audio_cr.training.hear_trainers import HEARMAMTrainer
+
     overrides = check_config_overrides(HEARConfig, data_args.config_overrides)
     if not args.tokenizer_name_or_path:
         raise ValueError("Set tokenizer_name_or_path to the stage-1 output folder (train_hear_tokenizer.py).")
@@ -54,4 +45,6 @@ def main(argv):
 
 if __name__ == "__main__":
     trainer = main(sys.argv[1:])  # still referenced: freeing the DDP model would tear the gloo group down
+    from hf_audio_cr.training.distributed import exit_distributed_run
+
     exit_distributed_run(trainer)

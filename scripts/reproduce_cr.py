@@ -9,15 +9,12 @@ rerunning the same command reuses finished runs.
 
     python scripts/reproduce_cr.py [--quick] [--seeds 3] [--tasks scenes fsdd] [--output_dir outputs/cr_study]
 """
-import sys
-
-from transformers import HfArgumentParser
-
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.experiments.cr_study import StudyArguments, run_study
 
 
 def main(argv=None):
-    (args,) = HfArgumentParser(StudyArguments).parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
+    (args,) = parse_script_args(StudyArguments, argv, description=__doc__)
     return run_study(args)
 
 

@@ -6,15 +6,12 @@ acoustic modeling -> Table IV's four settings on FSDD digits and speakers, sever
 
 Writes results.json, table.md and hear_fsdd_table4.png in --output_dir (see hf_audio_cr.experiments.hear_study).
 """
-import sys
-
-from transformers import HfArgumentParser
-
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.experiments.hear_study import HEARStudyArguments, run_study
 
 
 def main(argv=None):
-    (args,) = HfArgumentParser(HEARStudyArguments).parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else list(argv))
+    (args,) = parse_script_args(HEARStudyArguments, argv, description=__doc__)
     return run_study(args)
 
 

@@ -3,23 +3,11 @@
     accelerate launch scripts/train_cr_audiomae.py configs/cr_audiomae/as20k_cr.yaml [--max_steps 100 ...]
 (the YAML gives defaults for the arguments below and CRTrainingArguments; flags override it)"""
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-from transformers import HfArgumentParser, set_seed
-
-from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
-from hf_audio_cr.data import (
-    AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy, audioset_id2label, load_audioset
-)
-from hf_audio_cr.data.audioset import load_audioset_labels
-from hf_audio_cr.training import (
-    CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer, audioset_compute_metrics, exit_distributed_run
-)
-from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
-from hf_audio_cr.training.sampling import AudiosetWeightedStream, stream_class_weights
-from hf_audio_cr.paths import check_local_or_hub
+from hf_audio_cr.cli import ScriptArgumentParser
+from hf_audio_cr.training.cr_config import CRTrainingArguments
 
 
 @dataclass
@@ -32,32 +20,28 @@ class ModelArguments:
 class DataArguments:
     dataset_name: str = field(default="agkphysics/AudioSet", metadata={"help": "Hub id, parquet path or segments CSV."})
     dataset_config: str = field(default="balanced", metadata={"help": "balanced (AS-20k) or unbalanced (AS-2M)."})
-    train_split: str = "train"
+    train_split: str = field(default="train", metadata={"help": "Training split of dataset_name."})
     eval_split: str | None = field(default="test", metadata={"help": "Empty: no evaluation."})
     train_files: list[str] | None = field(default=None, metadata={"help": "Local parquet files in AudioSet's schema."})
-    eval_files: list[str] | None = None
+    eval_files: list[str] | None = field(default=None, metadata={"help": "Local parquet files for evaluation."})
     audio_dir: str | None = field(default=None, metadata={"help": "Clip folder for a segments CSV."})
     label_set: str = field(default="556", metadata={"help": "527, 556 (paper) or 557 training labels."})
-    streaming: bool = True
+    streaming: bool = field(default=True, metadata={"help": "Stream the sets instead of downloading them first."})
     shuffle_buffer_size: int | None = field(default=10_000, metadata={"help": "Streaming training set only."})
     unlabeled_dataset_config: str | None = field(default=None, metadata={"help": "Set for Eq. 7, e.g. unbalanced."})
-    unlabeled_files: list[str] | None = None
+    unlabeled_files: list[str] | None = field(default=None, metadata={"help": "Local parquet files, unlabeled (Eq. 7)."})
     num_eval_classes: int | None = field(default=527, metadata={"help": "Score the 527 standard classes only."})
 
 
 def parse_args(argv):
-    parser = HfArgumentParser((ModelArguments, DataArguments, CRTrainingArguments))
-    if argv and argv[0].endswith((".yaml", ".yml")):
-        defaults = yaml.safe_load(Path(argv[0]).read_text()) or {}
-        unknown = set(defaults) - {f.name for dc in parser.dataclass_types for f in fields(dc)}
-        if unknown:
-            raise ValueError(f"{argv[0]}: unknown keys {sorted(unknown)}; see --help for the arguments.")
-        parser.set_defaults(**defaults)
-        argv = argv[1:]
-    return parser.parse_args_into_dataclasses(args=argv)
+    return ScriptArgumentParser((ModelArguments, DataArguments, CRTrainingArguments), description=__doc__).parse_args_and_config(argv)
 
 
 def build_model(model_args, label_set):
+    from hf_audio_cr.data import audioset_id2label
+    from hf_audio_cr.models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from hf_audio_cr.paths import check_local_or_hub
+
     id2label = audioset_id2label(label_set)  # 527 standard classes first, so evaluation scores [:527]
     labels = {"num_labels": len(id2label), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
     if path := model_args.model_name_or_path:  # a new head for the label set on the converted encoder
@@ -85,6 +69,14 @@ def check_data_sources(data):
 
 def main(argv=None):
     model_args, data, args = parse_args(sys.argv[1:] if argv is None else argv)
+    from transformers import set_seed
+
+    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy, load_audioset
+    from hf_audio_cr.data.audioset import load_audioset_labels
+    from hf_audio_cr.training import CRTrainer, SemiSupervisedCRTrainer, audioset_compute_metrics
+    from hf_audio_cr.training.sampling import AudiosetWeightedStream, stream_class_weights
+    from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+
     check_data_sources(data)
     set_seed(args.seed)  # before the model is built: the same seed gives the same initial weights
     model, extractor = build_model(model_args, data.label_set)
@@ -124,5 +116,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from hf_audio_cr.training.distributed import exit_distributed_run
+
     trainer = main()  # still referenced: freeing the DDP model would tear the gloo group down
     exit_distributed_run(trainer)

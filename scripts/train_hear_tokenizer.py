@@ -5,24 +5,23 @@
 """
 import sys
 
-from transformers import HfArgumentParser, set_seed
-
-from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy, HEARPretrainingCollator, load_pretraining_audio
-from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
-from hf_audio_cr.models.hear_variants import check_config_overrides
-from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
-from hf_audio_cr.training.hear_teachers import add_teacher_features, load_teacher
-from hf_audio_cr.training.hear_trainers import (
-    HEARPretrainingDataArguments,
-    HEARTokenizerTrainer,
-    HEARTokenizerTrainingArguments,
-    parse_yaml_and_cli,
-)
+from hf_audio_cr.cli import parse_script_args
+from hf_audio_cr.training.hear_config import HEARPretrainingDataArguments, HEARTokenizerTrainingArguments
 
 
 def main(argv):
-    parser = HfArgumentParser((HEARPretrainingDataArguments, HEARTokenizerTrainingArguments))
-    data_args, args = parse_yaml_and_cli(parser, argv)
+    data_args, args = parse_script_args(
+        (HEARPretrainingDataArguments, HEARTokenizerTrainingArguments), argv, description=__doc__
+    )
+    from transformers import set_seed
+
+    from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy, HEARPretrainingCollator, load_pretraining_audio
+    from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
+    from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+    from hf_audio_cr.training.hear_config import check_config_overrides
+    from hf_audio_cr.training.hear_teachers import add_teacher_features, load_teacher
+    from hf_audio_cr.training.hear_trainers import HEARTokenizerTrainer
+
     if not args.teacher_name_or_path and args.distillation_weight > 0:
         raise ValueError(
             f"Stage 1 distils a teacher (distillation_weight={args.distillation_weight}): pass --teacher_name_or_path "

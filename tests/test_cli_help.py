@@ -56,3 +56,37 @@ def test_every_benchmark_option_has_help_text(path):
                     if not has_help:
                         missing.append(f"--{item.target.id}")
     assert not missing, f"{path.name}: options without help text: {missing}"
+
+
+# The heavy stack a script imports only after parsing; `--help` (and a bad flag) must answer without it.
+HELP_MUST_NOT_IMPORT = ("datasets", "matplotlib", "onnx", "onnxruntime", "transformers.trainer",
+                        "hf_audio_cr.models.cr_audiomae.modeling_cr_audiomae", "hf_audio_cr.models.hear.modeling_hear")
+USER_SCRIPTS = ("train_cr_audiomae.py", "train_hear_tokenizer.py", "pretrain_hear.py", "finetune_hear.py", "demo.py",
+                "export_onnx.py", "push_to_hub.py", "reproduce_cr.py", "reproduce_hear.py", "benchmark_efficiency.py",
+                "convert_hear_checkpoint.py")
+# runs the script as `python scripts/x.py --help` would, then prints what it had imported
+HELP_PROBE = """
+import json, runpy, sys
+sys.argv = [sys.argv[1], "--help"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exit:
+    assert exit.code in (0, None), exit.code
+sys.stdout = sys.__stdout__
+print("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("script", USER_SCRIPTS)
+def test_help_answers_before_the_heavy_stack_is_imported(script):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", HELP_PROBE, f"scripts/{script}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text, modules = out.stdout.rsplit("MODULES ", 1)
+    assert text.lstrip().startswith("usage:") and "--help" in text, text[:500]
+    imported = [name for name in HELP_MUST_NOT_IMPORT if name in json.loads(modules)]
+    assert not imported, f"scripts/{script} --help imported {imported}: import them after parsing"

@@ -23,6 +23,7 @@ from datasets import Audio, ClassLabel, DatasetDict
 from ..paths import check_local_or_hub, require_folder
 
 from .quality import with_safe_audio
+from .tasks import DOWNSTREAM_TASKS
 
 PathLike = Union[str, os.PathLike]
 
@@ -295,7 +296,6 @@ def load_audiofolder(path: PathLike, sampling_rate: int = 16000, **kwargs) -> Da
 
 
 # ----- one entry point for HEAR's downstream tasks (scripts/finetune_hear.py) ---------------------------------------
-DOWNSTREAM_TASKS = ("esc50", "speech_commands_v1", "speech_commands_v2", "voxceleb1", "audiofolder")
 
 
 def load_downstream(task: str, data_path: Optional[str]) -> DatasetDict:

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -148,7 +148,9 @@ def compute_features(args: DemoArguments, data: Dict[str, str]) -> Dict[str, lis
     """
     from tqdm.auto import tqdm
 
-    from ..data import AudioClassificationCollator, AudioQualityPolicy, load_audioset
+    from ..data.audioset import load_audioset
+    from ..data.collate import AudioClassificationCollator
+    from ..data.quality import AudioQualityPolicy
 
     collator = AudioClassificationCollator(feature_extractor(args), quality=AudioQualityPolicy(mode="eval"),
                                            long_audio="truncate")
@@ -180,8 +182,8 @@ def train_one(args: DemoArguments, method: str, seed: int, features: Dict[str, l
     import torch
     from transformers import set_seed
 
-    from .. import CRAudioMAEConfig, CRAudioMAEForAudioClassification
-    from ..data import audioset_id2label
+    from ..models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from ..data.audioset import audioset_id2label
     from ..training.cr_trainer import CRTrainer, CRTrainingArguments
     from ..training.metrics import audioset_compute_metrics
 

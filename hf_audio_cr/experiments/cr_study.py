@@ -136,8 +136,10 @@ def scene_features(args: StudyArguments, data_dir: Path) -> Dict[str, list]:
     every augmentation acts on features inside the trainer."""
     from tqdm.auto import tqdm
 
-    from .. import AudioMAEFeatureExtractor
-    from ..data import AudioClassificationCollator, AudioQualityPolicy, load_audioset
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor
+    from ..data.audioset import load_audioset
+    from ..data.collate import AudioClassificationCollator
+    from ..data.quality import AudioQualityPolicy
     from ..demo.embedded import build_embedded_audioset
 
     counts = {"train": args.labeled_scenes + args.pool_scenes, "validation": args.validation_scenes,
@@ -177,8 +179,9 @@ def _collate_rows(collator, rows) -> list:
 
 def fsdd_features(args: StudyArguments) -> Dict[str, list]:
     """The shipped FSDD (digit task) -> fbank rows ``{"input_values", "labels"}`` (class ids)."""
-    from .. import AudioMAEFeatureExtractor
-    from ..data import AudioClassificationCollator, AudioQualityPolicy
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor
+    from ..data.collate import AudioClassificationCollator
+    from ..data.quality import AudioQualityPolicy
     from ..data.downstream import load_fsdd
 
     splits = load_fsdd(task="digit")
@@ -202,8 +205,8 @@ def fsdd_features(args: StudyArguments) -> Dict[str, list]:
 # ------------------------------------------------------------------------------------------------ runs
 
 def _config(args: StudyArguments, task: str, frames: int):
-    from .. import CRAudioMAEConfig
-    from ..data import audioset_id2label
+    from ..models.cr_audiomae import CRAudioMAEConfig
+    from ..data.audioset import audioset_id2label
 
     if task == "fsdd":
         id2label = {i: str(i) for i in range(10)}
@@ -244,9 +247,10 @@ def train_run(args: StudyArguments, task: str, name: str, spec: dict, seed: int,
     import torch
     from transformers import set_seed
 
-    from .. import CRAudioMAEForAudioClassification
-    from ..training import CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer, audioset_compute_metrics
-    from ..training.metrics import compute_accuracy
+    from ..models.cr_audiomae import CRAudioMAEForAudioClassification
+    from ..training.cr_config import CRTrainingArguments
+    from ..training.cr_trainer import CRTrainer, SemiSupervisedCRTrainer
+    from ..training.metrics import audioset_compute_metrics, compute_accuracy
 
     torch.set_num_threads(args.num_threads)
     set_seed(seed)
@@ -275,7 +279,7 @@ def train_run(args: StudyArguments, task: str, name: str, spec: dict, seed: int,
         greater_is_better=True, logging_steps=max(1, eval_steps // 3), report_to="none", use_cpu=True,
         dataloader_num_workers=0, disable_tqdm=True, **spec)
     train_set = data["train"] if fsdd else (data["pool"] if name == PRETRAIN else data["labeled"])
-    from .. import AudioMAEFeatureExtractor
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor
 
     kwargs = dict(model=model, args=training_args, train_dataset=train_set, eval_dataset=data["validation"],
                   processing_class=AudioMAEFeatureExtractor(),  # its mean/std give SpecAugment's raw-zero fill

@@ -166,7 +166,7 @@ def build_pool(args: HEARStudyArguments, fsdd_train, fsdd_minutes: float) -> tup
     """The unlabelled pool as a ``datasets.Dataset`` (``audio`` at 16 kHz, ``source``) and its summary."""
     import datasets
 
-    from hf_audio_cr.data.quality import with_safe_audio
+    from ..data.quality import with_safe_audio
 
     files, skipped = collect_pool_files(args.pool_limit, args.min_seconds)
     features = datasets.Features(audio=datasets.Audio(sampling_rate=16000, decode=False), source=datasets.Value("string"))
@@ -198,11 +198,13 @@ def train_teacher(args: HEARStudyArguments, output: Path) -> tuple:
     """A small CR-AudioMAE trained on the embedded AudioSet-style scenes -> (``CRAudioMAETeacher``, summary)."""
     from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
 
-    from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
-    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, audioset_id2label, load_audioset
-    from hf_audio_cr.demo.embedded import build_embedded_audioset
-    from hf_audio_cr.training import CRAudioMAETeacher
-    from hf_audio_cr.training.metrics import audioset_compute_metrics
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from ..data.audioset import audioset_id2label, load_audioset
+    from ..data.collate import AudioClassificationCollator
+    from ..data.quality import AudioQualityPolicy
+    from ..demo.embedded import build_embedded_audioset
+    from ..training.hear_teachers import CRAudioMAETeacher
+    from ..training.metrics import audioset_compute_metrics
 
     max_length = int(round(args.teacher_seconds * 100))
     counts = dict(zip(("train", "validation", "test"), args.teacher_scenes))
@@ -258,9 +260,10 @@ def _last_logged(log_history: list, key: str):
 
 
 def train_tokenizer(args: HEARStudyArguments, pool, teacher, output: Path) -> tuple:
-    from hf_audio_cr import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
-    from hf_audio_cr.data import AudioQualityPolicy, HEARPretrainingCollator
-    from hf_audio_cr.training import HEARTokenizerTrainer, HEARTokenizerTrainingArguments
+    from ..models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
+    from ..data.collate import HEARPretrainingCollator
+    from ..data.quality import AudioQualityPolicy
+    from ..training.hear_trainers import HEARTokenizerTrainer, HEARTokenizerTrainingArguments
     from transformers import set_seed
 
     set_seed(args.seed)
@@ -316,9 +319,10 @@ def codebook_usage(tokenizer, clips: list, batch_size: int = 64) -> dict:
 
 
 def pretrain_acoustic_model(args: HEARStudyArguments, pool, tokenizer, output: Path) -> tuple:
-    from hf_audio_cr import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling
-    from hf_audio_cr.data import AudioQualityPolicy, HEARPretrainingCollator
-    from hf_audio_cr.training import HEARMAMTrainer, HEARMAMTrainingArguments
+    from ..models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling
+    from ..data.collate import HEARPretrainingCollator
+    from ..data.quality import AudioQualityPolicy
+    from ..training.hear_trainers import HEARMAMTrainer, HEARMAMTrainingArguments
     from transformers import set_seed
 
     set_seed(args.seed)
@@ -351,8 +355,9 @@ def fsdd_features(args: HEARStudyArguments) -> dict:
 
     ``HEARFeatureExtractor`` is deterministic, so each clip is featurised once; the evaluation quality policy
     raises on a bad clip instead of shrinking a split."""
-    from hf_audio_cr import HEARFeatureExtractor
-    from hf_audio_cr.data import AudioQualityPolicy, load_fsdd
+    from ..models.hear import HEARFeatureExtractor
+    from ..data.downstream import load_fsdd
+    from ..data.quality import AudioQualityPolicy
 
     fsdd = load_fsdd(validation_indices=args.fsdd_validation_indices)
     extractor, policy = HEARFeatureExtractor(), AudioQualityPolicy(mode="eval")
@@ -429,8 +434,9 @@ def finetune_run(spec: dict) -> dict:
     import torch
     from transformers import set_seed
 
-    from hf_audio_cr import HEARFeatureExtractor
-    from hf_audio_cr.training import HEARFineTuningArguments, HEARFineTuningTrainer, build_hear_classifier, compute_accuracy
+    from ..models.hear import HEARFeatureExtractor
+    from ..training.hear_downstream import build_hear_classifier, compute_accuracy
+    from ..training.hear_trainers import HEARFineTuningArguments, HEARFineTuningTrainer
 
     torch.set_num_threads(spec["num_threads"])
     data = _load_features(spec["features"])
@@ -485,8 +491,8 @@ def score_test(spec: dict) -> float:
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from hf_audio_cr import HEARForAudioClassification
-    from hf_audio_cr.training import compute_accuracy
+    from ..models.hear import HEARForAudioClassification
+    from ..training.hear_downstream import compute_accuracy
 
     torch.set_num_threads(spec["num_threads"])
     data = _load_features(spec["features"])
@@ -631,7 +637,7 @@ def run_study(args: HEARStudyArguments) -> dict:
     cached = torch.load(features_path, weights_only=True) if features_path.is_file() else None
     if cached is not None and all(sorted({r["index"] for r in cached[s]}) == sorted(i) for s, i in wanted.items()):
         # a rerun in the same output_dir reuses the features (HEARFeatureExtractor is deterministic)
-        from hf_audio_cr.data import load_fsdd
+        from ..data.downstream import load_fsdd
 
         train = load_fsdd(validation_indices=args.fsdd_validation_indices)["train"]
         stored = np.asarray(train.with_format(None)["index"])
@@ -648,8 +654,8 @@ def run_study(args: HEARStudyArguments) -> dict:
     teacher_file = output / "teacher_summary.json"
     if teacher_file.is_file() and (output / "teacher" / "config.json").is_file():
         # a rerun in the same output_dir reuses the finished stand-in teacher (its scenes and steps are in the file)
-        from hf_audio_cr import CRAudioMAEForAudioClassification
-        from hf_audio_cr.training import CRAudioMAETeacher
+        from ..models.cr_audiomae import CRAudioMAEForAudioClassification
+        from ..training.hear_teachers import CRAudioMAETeacher
 
         teacher_summary = {**json.loads(teacher_file.read_text()), "reused": True}
         teacher = CRAudioMAETeacher(CRAudioMAEForAudioClassification.from_pretrained(output / "teacher").audiomae)
@@ -660,7 +666,7 @@ def run_study(args: HEARStudyArguments) -> dict:
     t0 = time.perf_counter()
     tokenizer_file = output / "tokenizer_summary.json"
     if tokenizer_file.is_file() and (output / "tokenizer" / "config.json").is_file():
-        from hf_audio_cr import HEARTokenizerModel  # a rerun reuses the finished stage 1
+        from ..models.hear import HEARTokenizerModel  # a rerun reuses the finished stage 1
 
         tokenizer = HEARTokenizerModel.from_pretrained(output / "tokenizer").eval()
         tokenizer_summary = {**json.loads(tokenizer_file.read_text()), "reused": True}
@@ -745,7 +751,7 @@ def run_study(args: HEARStudyArguments) -> dict:
 def publish_digit_model(args: HEARStudyArguments, runs: list, output: Path) -> dict:
     """The Base digit model with the best validation accuracy (all labels) as a Hub-ready folder whose card
     carries its measured test accuracy; then ``pipeline("audio-classification")`` loads it in a fresh process."""
-    from hf_audio_cr import hub
+    from .. import hub
 
     candidates = [r for r in runs if (r["task"], r["variant"], r["regime"]) == ("digit", "full", "full")]
     best = max(candidates, key=lambda r: r["validation_accuracy"])
@@ -753,7 +759,7 @@ def publish_digit_model(args: HEARStudyArguments, runs: list, output: Path) -> d
         model_dir=best["model_dir"], repo_id="local/hear-fsdd-digits", output_dir=str(output / "hub_model"),
         eval_file=str(Path(best["model_dir"]) / "eval_results.json"), dataset="fsdd", dry_run=True,
     ))
-    from hf_audio_cr.demo.run import tag_in_fresh_process
+    from ..demo.run import tag_in_fresh_process
 
     # an FSDD test recording (copied into tests/fixtures with its licence), scored by a process that never
     # imports hf_audio_cr: transformers + the folder's remote code only

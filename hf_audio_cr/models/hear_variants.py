@@ -6,25 +6,9 @@ which is self-contained remote code: this module resolves local paths and Hub id
 """
 from __future__ import annotations
 
-import difflib
-
 from ..paths import check_local_or_hub
+from ..training.hear_config import HEAR_VARIANTS, check_config_overrides  # light: the arguments' module
 from .hear import HEARConfig, HEARForAudioClassification
-
-HEAR_VARIANTS = ("full", "without_spectrum", "transfer", "scratch")
-
-
-def check_config_overrides(config_class, overrides: dict | None, what: str = "config_overrides") -> dict:
-    """Refuse keys that are not fields of ``config_class`` (a typo such as ``hiden_size`` would otherwise train
-    the default size and write a stray key into config.json), naming the closest field."""
-    overrides = dict(overrides or {})
-    known = set(config_class().to_dict())
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, known, 1)) else repr(key)
-                 for key in unknown]
-        raise ValueError(f"{what}: unknown {config_class.__name__} fields {', '.join(hints)}.")
-    return overrides
 
 
 def build_hear_classifier(

@@ -1,54 +1,27 @@
-"""Training objectives of the papers as Trainer subclasses, with their augmentations, losses and metrics."""
-from .augment import make_views, make_views_with_frames, mixup, random_erasing, spec_augment
-from .cr_trainer import CRTrainer, CRTrainingArguments, SemiSupervisedCRTrainer
-from .distributed import exit_distributed_run
-from ..data.collate import HEARPretrainingCollator  # public here too: the HEAR stages' collator
-from ..models.hear_variants import build_hear_classifier
-from .hear_teachers import ASTTeacher, CRAudioMAETeacher, HEARTeacher, add_teacher_features, load_teacher
-from .hear_trainers import (
-    HEARFineTuningArguments,
-    HEARFineTuningTrainer,
-    HEARMAMTrainer,
-    HEARMAMTrainingArguments,
-    HEARTokenizerTrainer,
-    HEARTokenizerTrainingArguments,
-)
-from .losses import consistency_loss, consistency_loss_for, softmax_consistency_loss
-from .metrics import AUDIOSET_MAP_PATH, audioset_compute_metrics, compute_accuracy, load_audioset_metric
-from .sampling import AudiosetWeightedSampler, AudiosetWeightedStream, audioset_sample_weights, stream_class_weights
+"""Training objectives of the papers as Trainer subclasses, with their augmentations, losses and metrics.
 
-__all__ = [
-    "AUDIOSET_MAP_PATH",
-    "ASTTeacher",
-    "AudiosetWeightedSampler",
-    "AudiosetWeightedStream",
-    "CRAudioMAETeacher",
-    "CRTrainer",
-    "CRTrainingArguments",
-    "HEARFineTuningArguments",
-    "HEARFineTuningTrainer",
-    "HEARMAMTrainer",
-    "HEARMAMTrainingArguments",
-    "HEARPretrainingCollator",
-    "HEARTeacher",
-    "HEARTokenizerTrainer",
-    "HEARTokenizerTrainingArguments",
-    "SemiSupervisedCRTrainer",
-    "add_teacher_features",
-    "build_hear_classifier",
-    "compute_accuracy",
-    "load_teacher",
-    "audioset_compute_metrics",
-    "audioset_sample_weights",
-    "stream_class_weights",
-    "consistency_loss",
-    "consistency_loss_for",
-    "softmax_consistency_loss",
-    "make_views_with_frames",
-    "exit_distributed_run",
-    "load_audioset_metric",
-    "make_views",
-    "mixup",
-    "random_erasing",
-    "spec_augment",
-]
+Names load their submodule on first use (PEP 562), so importing one light module (e.g. the argument
+dataclasses a script parses) does not import the whole training stack."""
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(("make_views", "make_views_with_frames", "mixup", "random_erasing", "spec_augment",), ".augment"),
+    **dict.fromkeys(("CRTrainer", "SemiSupervisedCRTrainer",), ".cr_trainer"),
+    **dict.fromkeys(("CRTrainingArguments",), ".cr_config"),
+    **dict.fromkeys(("exit_distributed_run",), ".distributed"),
+    "build_hear_classifier": "..models.hear_variants",
+    "HEARPretrainingCollator": "..data.collate",  # public here too: the HEAR stages' collator
+    **dict.fromkeys((
+        "ASTTeacher", "CRAudioMAETeacher", "HEARTeacher", "add_teacher_features", "load_teacher",
+    ), ".hear_teachers"),
+    **dict.fromkeys(
+        ("HEARFineTuningTrainer", "HEARMAMTrainer", "HEARTokenizerTrainer"), ".hear_trainers"
+    ),
+    **dict.fromkeys(("HEARFineTuningArguments", "HEARMAMTrainingArguments", "HEARTokenizerTrainingArguments"), ".hear_config"),
+    **dict.fromkeys(("consistency_loss", "consistency_loss_for", "softmax_consistency_loss",), ".losses"),
+    **dict.fromkeys(("AUDIOSET_MAP_PATH", "audioset_compute_metrics", "compute_accuracy", "load_audioset_metric"), ".metrics"),
+    **dict.fromkeys(("AudiosetWeightedSampler", "AudiosetWeightedStream", "audioset_sample_weights", "stream_class_weights"),
+        ".sampling"),
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -200,7 +200,7 @@ class CRAudioMAETeacher(_KaldiPatchTeacher):
 
     def __init__(self, model, feature_extractor=None, layer: int | None = None):
         super().__init__()
-        from hf_audio_cr.models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEForAudioClassification
+        from ..models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEForAudioClassification
 
         if isinstance(model, CRAudioMAEForAudioClassification):
             model = model.audiomae
@@ -230,7 +230,7 @@ def load_teacher(name_or_path, layer: int | None = None, **from_pretrained_kwarg
     """A teacher from a Hub id or a local folder: AST/SSAST (``audio-spectrogram-transformer``) or CR-AudioMAE."""
     from transformers import AutoConfig, AutoFeatureExtractor, ASTModel
 
-    from hf_audio_cr.models.cr_audiomae import CRAudioMAEModel
+    from ..models.cr_audiomae import CRAudioMAEModel
 
     if not isinstance(name_or_path, (str, Path)):
         raise TypeError(f"load_teacher: pass a model id or folder, got {type(name_or_path).__name__}.")
@@ -298,7 +298,7 @@ def add_teacher_features(dataset, teacher: HEARTeacher, batch_size: int = 16, au
     tokenizer). Clips the quality policy rejects are dropped and counted. Works on map-style and streaming
     datasets (``datasets.map(batched=True)``; pass ``num_proc``/``cache_file_name`` etc. through ``map_kwargs``).
     """
-    from hf_audio_cr.data import AudioQualityPolicy
+    from ..data.quality import AudioQualityPolicy
 
     quality = quality or AudioQualityPolicy(sampling_rate=teacher.sampling_rate)
     return dataset.map(_TeacherFeatureMap(teacher, audio_column, quality), batched=True, batch_size=batch_size, **map_kwargs)

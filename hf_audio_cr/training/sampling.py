@@ -19,7 +19,7 @@ def _class_balanced_weights(labels: np.ndarray) -> np.ndarray:
 
 def _with_ancestors(clips: list, label_set: str) -> list:
     """Each clip's MIDs plus their ontology ancestors that belong to ``label_set`` (own labels always kept)."""
-    from hf_audio_cr.data.audioset import audioset_ancestors, audioset_label_set
+    from ..data.audioset import audioset_ancestors, audioset_label_set
 
     allowed = set(audioset_label_set(label_set))
     return [mids.union(*(audioset_ancestors(m) & allowed for m in mids)) for mids in clips]
@@ -78,7 +78,7 @@ def audioset_sample_weights(
     if labels.ndim != 2:
         raise ValueError(f"labels must be [num_clips, num_classes] multi-hot, got shape {labels.shape}.")
     if with_ancestors:
-        from hf_audio_cr.data.audioset import audioset_label_set
+        from ..data.audioset import audioset_label_set
 
         mids = audioset_label_set(label_set)
         if labels.shape[1] != len(mids):

@@ -52,7 +52,7 @@ LABEL_ORDER_PRESETS = ("audioset_527", "modified_audiomae_556", "modified_audiom
 def source_label_mids(label_order: str | Path) -> list[str]:
     """MIDs of a head's rows, in row order: a preset of `LABEL_ORDER_PRESETS`, or a label CSV
     (`index,mid,display_name`, AudioSet's class_labels_indices.csv layout)."""
-    from hf_audio_cr.data.audioset import audioset_label_set
+    from ...data.audioset import audioset_label_set
 
     standard = audioset_label_set("527")
     if label_order == "audioset_527":
@@ -84,7 +84,7 @@ def reorder_head(state_dict: dict[str, torch.Tensor], label_order: str | Path) -
     Returns the new state dict, the config's label fields (`id2label`, `label2id`) and the label set name
     (None when the MIDs are not one of the package's sets: the source order and ids are kept then).
     """
-    from hf_audio_cr.data.audioset import audioset_id2label, audioset_label_set, audioset_ontology
+    from ...data.audioset import audioset_id2label, audioset_label_set, audioset_ontology
 
     mids = source_label_mids(label_order)
     rows = state_dict["head.weight"].shape[0]
