@@ -114,7 +114,7 @@ def frames(args: DemoArguments) -> int:
 
 def feature_extractor(args: DemoArguments):
     """The extractor saved with the model: windows of the training length, 50 % overlap, for longer files."""
-    from .. import AudioMAEFeatureExtractor
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor
 
     return AudioMAEFeatureExtractor(max_length=frames(args), window_hop=frames(args) // 2)
 
