@@ -81,6 +81,9 @@ class HEARStudyArguments:
     codebook_size: int = field(default=1024, metadata={"help": "V (paper: 1024)."})
     tokenizer_steps: int = field(default=300, metadata={"help": "Stage-1 steps (paper: 540k)."})
     tokenizer_learning_rate: float = field(default=1e-3, metadata={"help": "Peak lr (paper: 3e-4 over 540k steps)."})
+    diversity_weight: float = field(default=0.1, metadata={"help": "gamma of Eq. 1, codebook diversity (paper: 0.1)."})
+    gumbel_anneal_fraction: float = field(default=0.5, metadata={"help": "Share of the stage-1 steps over which the Gumbel "
+                                                                        "temperature falls 2.0 -> 0.5 (paper: 277k of 540k)."})
     # stage 2: acoustic model
     hidden_size: int = field(default=64, metadata={"help": "Acoustic and task model width (Table I: 384)."})
     num_hidden_layers: int = field(default=4, metadata={"help": "Acoustic model layers (Table I: 6)."})
@@ -107,6 +110,8 @@ class HEARStudyArguments:
             setattr(self, name, tuple(int(i) for i in getattr(self, name)))
         if self.seeds < 1 or self.workers < 1:
             raise ValueError(f"--seeds and --workers must be >= 1, got {self.seeds} and {self.workers}.")
+        if not 0 < self.gumbel_anneal_fraction <= 1:
+            raise ValueError(f"--gumbel_anneal_fraction must be in (0, 1], got {self.gumbel_anneal_fraction}.")
         if not 0 < self.low_label_fraction <= 1:
             raise ValueError(f"--low_label_fraction must be in (0, 1], got {self.low_label_fraction}.")
         if set(self.fsdd_test_indices) & (set(self.fsdd_train_indices) | set(self.fsdd_validation_indices)):
@@ -244,8 +249,8 @@ def train_teacher(args: HEARStudyArguments, output: Path) -> tuple:
 # ----------------------------------------------------------------------------------------------------------------
 # Stages 1-2
 # ----------------------------------------------------------------------------------------------------------------
-def _pretraining_args(cls, args: HEARStudyArguments, output: Path, steps: int, learning_rate: float):
-    return cls(
+def _pretraining_args(cls, args: HEARStudyArguments, output: Path, steps: int, learning_rate: float, **extra):
+    return cls(**extra,
         output_dir=str(output), max_steps=steps, learning_rate=learning_rate, per_device_train_batch_size=args.pretrain_batch_size,
         warmup_steps=0.1, save_strategy="no", report_to=[], use_cpu=True, logging_steps=max(1, steps // 10),
         disable_tqdm=True, seed=args.seed, dataloader_num_workers=0,
@@ -270,8 +275,8 @@ def train_tokenizer(args: HEARStudyArguments, pool, teacher, output: Path) -> tu
         decoder_hidden_size=h, decoder_intermediate_size=4 * h, decoder_num_attention_heads=4, decoder_num_hidden_layers=1,
         codebook_size=args.codebook_size, teacher_hidden_size=teacher.hidden_size,
         # The paper's x0.999995 per step reaches 0.5 after 277k of its 540k steps (about half way); the same shape
-        # over our run: 2.0 -> 0.5 by half of the steps.
-        gumbel_temperature_decay=0.25 ** (2.0 / max(args.tokenizer_steps, 2)),
+        # over our run: 2.0 -> 0.5 by gumbel_anneal_fraction of the steps.
+        gumbel_temperature_decay=0.25 ** (1.0 / max(args.gumbel_anneal_fraction * args.tokenizer_steps, 1.0)),
     )
     tokenizer = HEARTokenizerModel(config)
     extractor = HEARFeatureExtractor()
@@ -279,7 +284,8 @@ def train_tokenizer(args: HEARStudyArguments, pool, teacher, output: Path) -> tu
                                        quality=AudioQualityPolicy(min_seconds=args.min_seconds))
     trainer = HEARTokenizerTrainer(
         model=tokenizer, args=_pretraining_args(HEARTokenizerTrainingArguments, args, output / "tokenizer_run",
-                                                args.tokenizer_steps, args.tokenizer_learning_rate),
+                                                args.tokenizer_steps, args.tokenizer_learning_rate,
+                                                diversity_weight=args.diversity_weight),
         train_dataset=pool, data_collator=collator, teacher=teacher,
     )
     result = trainer.train()
@@ -301,17 +307,21 @@ def codebook_usage(tokenizer, clips: list, batch_size: int = 64) -> dict:
     import torch
 
     counts = torch.zeros(tokenizer.config.codebook_size, dtype=torch.long)
+    confidence = 0.0
     with torch.no_grad():
         for start in range(0, len(clips), batch_size):
             batch = pad_features(clips[start : start + batch_size], with_labels=False)
-            codes, mask = tokenizer.tokenize(batch["input_values"], batch["attention_mask"])
-            counts += torch.bincount(codes[mask], minlength=counts.numel())
+            code_logits, mask, _, _ = tokenizer.encode(batch["input_values"], batch["attention_mask"])
+            counts += torch.bincount(code_logits.argmax(dim=-1)[mask], minlength=counts.numel())
+            confidence += float(code_logits[mask].softmax(dim=-1).max(dim=-1).values.sum())
     p = counts.double() / counts.sum()
     nonzero = p[p > 0]
     return {
         "codebook_size": int(counts.numel()), "tokens": int(counts.sum()), "codes_used": int((counts > 0).sum()),
         "perplexity": float(torch.exp(-(nonzero * nonzero.log()).sum())), "top_code_share": float(p.max()),
         "top10_share": float(p.sort(descending=True).values[:10].sum()),
+        # mean softmax probability of the chosen code: ~1/V while the code head is still untrained
+        "mean_max_probability": confidence / max(int(counts.sum()), 1),
     }
 
 
@@ -376,6 +386,24 @@ def fsdd_features(args: HEARStudyArguments) -> dict:
     out["train_dataset"] = subset(fsdd["train"], args.fsdd_train_indices)
     out["names"] = {task: fsdd["train"].features[task].names for task in TASKS}
     return out
+
+
+def cached_fsdd_features(args: HEARStudyArguments, features_path: Path) -> dict:
+    """:func:`fsdd_features`, saved to ``features_path`` and reused by a rerun with the same repetitions
+    (``HEARFeatureExtractor`` is deterministic)."""
+    import torch
+
+    wanted = {"train": args.fsdd_train_indices, "validation": args.fsdd_validation_indices, "test": args.fsdd_test_indices}
+    cached = torch.load(features_path, weights_only=True) if features_path.is_file() else None
+    if cached is not None and all(sorted({r["index"] for r in cached[s]}) == sorted(i) for s, i in wanted.items()):
+        from hf_audio_cr.data import load_fsdd
+
+        train = load_fsdd(validation_indices=args.fsdd_validation_indices)["train"]
+        stored = np.asarray(train.with_format(None)["index"])
+        return {**cached, "train_dataset": train.select(np.flatnonzero(np.isin(stored, list(args.fsdd_train_indices))))}
+    data = fsdd_features(args)
+    torch.save({k: data[k] for k in ("train", "validation", "test", "names")}, features_path)
+    return data
 
 
 def low_label_subset(rows: list, fraction: float) -> list:
@@ -628,18 +656,7 @@ def run_study(args: HEARStudyArguments) -> dict:
 
     t0 = time.perf_counter()
     features_path = output / "fsdd_features.pt"
-    wanted = {"train": args.fsdd_train_indices, "validation": args.fsdd_validation_indices, "test": args.fsdd_test_indices}
-    cached = torch.load(features_path, weights_only=True) if features_path.is_file() else None
-    if cached is not None and all(sorted({r["index"] for r in cached[s]}) == sorted(i) for s, i in wanted.items()):
-        # a rerun in the same output_dir reuses the features (HEARFeatureExtractor is deterministic)
-        from hf_audio_cr.data import load_fsdd
-
-        train = load_fsdd(validation_indices=args.fsdd_validation_indices)["train"]
-        stored = np.asarray(train.with_format(None)["index"])
-        data = {**cached, "train_dataset": train.select(np.flatnonzero(np.isin(stored, list(args.fsdd_train_indices))))}
-    else:
-        data = fsdd_features(args)
-        torch.save({k: data[k] for k in ("train", "validation", "test", "names")}, features_path)
+    data = cached_fsdd_features(args, features_path)
     fsdd_minutes = sum(len(r["input_values"]) for r in data["train"]) / 100 / 60  # 10 ms frames
     pool, pool_summary = build_pool(args, data.pop("train_dataset"), fsdd_minutes)
     print(f"pool: {pool_summary['clips']} clips, {pool_summary['minutes']} min: {pool_summary['sources']}", flush=True)
