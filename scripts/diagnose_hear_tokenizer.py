@@ -61,6 +61,7 @@ def main(argv=None):
         teacher = CRAudioMAETeacher(CRAudioMAEForAudioClassification.from_pretrained(output / "teacher").audiomae)
     else:
         teacher, summary = hear_study.train_teacher(study, output)
+        summary["arguments"] = hear_study.stage_arguments(study, hear_study.TEACHER_ARGUMENTS)
         (output / "teacher_summary.json").write_text(json.dumps(summary, indent=1))
     rows = []
     for spec in diag.runs:
@@ -70,6 +71,9 @@ def main(argv=None):
         run_dir = output / f"s{steps}-lr{lr}-g{gamma}-a{anneal}"
         started = time.perf_counter()
         tokenizer, summary = hear_study.train_tokenizer(args, pool, teacher, run_dir)
+        # the same file run_study writes, so `reproduce_hear.py --output_dir <run_dir>` with these flags reuses it
+        summary["arguments"] = hear_study.stage_arguments(args, hear_study.TOKENIZER_ARGUMENTS)
+        (run_dir / "tokenizer_summary.json").write_text(json.dumps(summary, indent=1, default=str))
         usage = hear_study.codebook_usage(tokenizer, data["validation"])
         rows.append({"run": spec, "steps": int(steps), "learning_rate": float(lr), "diversity_weight": float(gamma),
                      "gumbel_anneal_fraction": float(anneal), "wall_seconds": round(time.perf_counter() - started, 1),

@@ -12,7 +12,7 @@ One command (``scripts/reproduce_hear.py``, ``make reproduce-hear``) runs, on a 
 Pool: the real recordings the Makefile's Debian packages install (asterisk prompts in six languages, alsa,
 freedesktop, hydrogen drum kits) plus FSDD's training audio with its labels unused (never validation or test).
 
-Protocol: the fine-tuning learning rate is chosen per task and setting on FSDD's validation split (repetitions
+Protocol: the fine-tuning learning rate is chosen per task, setting and label regime on FSDD's validation split (repetitions
 5-9), the best epoch by validation accuracy too; the test split is scored once per final run; every run is kept
 in ``results.json``. Sizes are smaller than Table I (the whole study has to fit ~45 min of a shared 2-core CPU);
 the shape of the comparison is the paper's.
@@ -534,6 +534,18 @@ def _best_epoch(log_history: list) -> Optional[float]:
     return max(evals, key=lambda e: e["eval_accuracy"])["epoch"] if evals else None
 
 
+def choose_on_validation(grid: list) -> dict:
+    """``{(regime, task, variant): grid run}`` with the best validation accuracy (each run already holds its best
+    epoch, ``load_best_model_at_end``); a tie goes to the smaller learning rate. The test split plays no part."""
+    chosen = {}
+    for run in grid:
+        cell = (run["regime"], run["task"], run["variant"])
+        key = (run["validation_accuracy"], -run["learning_rate"])
+        if cell not in chosen or key > (chosen[cell]["validation_accuracy"], -chosen[cell]["learning_rate"]):
+            chosen[cell] = run
+    return chosen
+
+
 def _run_all(function, specs: list, workers: int, label: str) -> list:
     """Run ``function(spec)`` for every spec, in ``workers`` spawned processes; results in spec order."""
     results = [None] * len(specs)
@@ -641,6 +653,28 @@ def plot_results(summary: list, path: Path, fraction: float) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 # The whole study
 # ----------------------------------------------------------------------------------------------------------------
+TEACHER_ARGUMENTS = ("seed", "teacher_scenes", "teacher_seconds", "teacher_steps")
+TOKENIZER_ARGUMENTS = TEACHER_ARGUMENTS + (
+    "pool_limit", "min_seconds", "crop_seconds", "pretrain_batch_size", "tokenizer_hidden_size", "tokenizer_layers",
+    "codebook_size", "tokenizer_steps", "tokenizer_learning_rate", "diversity_weight", "gumbel_anneal_fraction",
+)
+
+
+def stage_arguments(args: HEARStudyArguments, names: tuple) -> dict:
+    return {name: list(v) if isinstance(v := getattr(args, name), tuple) else v for name in names}
+
+
+def _reusable(summary_file: Path, folder: Path, arguments: dict) -> bool:
+    """A finished stage in ``output_dir`` is reused by a rerun only if it was trained with the same arguments."""
+    if not (summary_file.is_file() and (folder / "config.json").is_file()):
+        return False
+    stored = json.loads(summary_file.read_text()).get("arguments")
+    if stored != arguments:
+        print(f"{folder.name}: {summary_file} was trained with {stored}, this run asks for {arguments}; retraining.", flush=True)
+        return False
+    return True
+
+
 def run_study(args: HEARStudyArguments) -> dict:
     import torch
 
@@ -664,7 +698,7 @@ def run_study(args: HEARStudyArguments) -> dict:
 
     t0 = time.perf_counter()
     teacher_file = output / "teacher_summary.json"
-    if teacher_file.is_file() and (output / "teacher" / "config.json").is_file():
+    if _reusable(teacher_file, output / "teacher", stage_arguments(args, TEACHER_ARGUMENTS)):
         # a rerun in the same output_dir reuses the finished stand-in teacher (its scenes and steps are in the file)
         from hf_audio_cr import CRAudioMAEForAudioClassification
         from hf_audio_cr.training import CRAudioMAETeacher
@@ -673,17 +707,19 @@ def run_study(args: HEARStudyArguments) -> dict:
         teacher = CRAudioMAETeacher(CRAudioMAEForAudioClassification.from_pretrained(output / "teacher").audiomae)
     else:
         teacher, teacher_summary = train_teacher(args, output)
+        teacher_summary["arguments"] = stage_arguments(args, TEACHER_ARGUMENTS)
         teacher_file.write_text(json.dumps(teacher_summary, indent=1))
     stage("stage 0 teacher", t0)
     t0 = time.perf_counter()
     tokenizer_file = output / "tokenizer_summary.json"
-    if tokenizer_file.is_file() and (output / "tokenizer" / "config.json").is_file():
+    if _reusable(tokenizer_file, output / "tokenizer", stage_arguments(args, TOKENIZER_ARGUMENTS)):
         from hf_audio_cr import HEARTokenizerModel  # a rerun reuses the finished stage 1
 
         tokenizer = HEARTokenizerModel.from_pretrained(output / "tokenizer").eval()
         tokenizer_summary = {**json.loads(tokenizer_file.read_text()), "reused": True}
     else:
         tokenizer, tokenizer_summary = train_tokenizer(args, pool, teacher, output)
+        tokenizer_summary["arguments"] = stage_arguments(args, TOKENIZER_ARGUMENTS)
         tokenizer_file.write_text(json.dumps(tokenizer_summary, indent=1, default=str))
     tokenizer_summary["fsdd_usage"] = codebook_usage(tokenizer, data["train"])
     print(f"codebook usage on FSDD train: {tokenizer_summary['fsdd_usage']}", flush=True)
@@ -692,41 +728,31 @@ def run_study(args: HEARStudyArguments) -> dict:
     mam_dir, mam_summary = pretrain_acoustic_model(args, pool, tokenizer, output)
     stage("stage 2 masked acoustic modeling", t0)
 
-    # stage 3: the learning-rate grid on validation (seed 0, all labels), then the final runs
+    # stage 3: the learning-rate grid on validation (seed 0, per label regime), then the final runs
     t0 = time.perf_counter()
     base = dict(features=str(features_path), mam=str(mam_dir), batch_size=args.batch_size, num_threads=1)
     low_indices = sorted({r["index"] for r in low_label_subset(data["train"], args.low_label_fraction)})
-    grid_specs = [
-        {**base, "task": task, "variant": variant, "regime": "full", "seed": args.seed, "learning_rate": lr,
-         "epochs": args.epochs, "score_test": False,
-         "run_dir": str(output / "finetune" / f"grid-{task}-{variant}-lr{lr:g}")}
-        for task in TASKS for variant in SETTINGS for lr in args.learning_rates
-    ]
+    regimes = {"full": args.epochs, "low_label": args.low_label_epochs}
+
+    def spec(task, variant, regime, seed, lr, score_test, name):
+        return {**base, "task": task, "variant": variant, "regime": regime, "seed": seed, "learning_rate": lr,
+                "epochs": regimes[regime], "score_test": score_test, "low_label_indices": low_indices,
+                "run_dir": str(output / "finetune" / name)}
+
+    cells = [(regime, task, variant) for regime in regimes for task in TASKS for variant in SETTINGS]
+    grid_specs = [spec(task, variant, regime, args.seed, lr, False, f"grid-{regime}-{task}-{variant}-lr{lr:g}")
+                  for regime, task, variant in cells for lr in args.learning_rates]
     grid = _run_all(finetune_run, grid_specs, args.workers, "lr grid")
-    chosen = {}
-    for task in TASKS:
-        for variant in SETTINGS:
-            candidates = [r for r in grid if (r["task"], r["variant"]) == (task, variant)]
-            chosen[(task, variant)] = max(candidates, key=lambda r: (r["validation_accuracy"], -r["learning_rate"]))
+    chosen = choose_on_validation(grid)
     stage("stage 3 lr grid", t0)
 
     t0 = time.perf_counter()
-    final_specs = []
-    for task in TASKS:
-        for variant in SETTINGS:
-            lr = chosen[(task, variant)]["learning_rate"]
-            for seed in range(args.seed, args.seed + args.seeds):
-                for regime in ("full", "low_label"):
-                    if regime == "full" and seed == args.seed:
-                        continue  # the grid run at the chosen lr is this run; its test split is scored below
-                    final_specs.append({
-                        **base, "task": task, "variant": variant, "regime": regime, "seed": seed, "learning_rate": lr,
-                        "epochs": args.epochs if regime == "full" else args.low_label_epochs, "score_test": True,
-                        "low_label_indices": low_indices,
-                        "run_dir": str(output / "finetune" / f"{regime}-{task}-{variant}-seed{seed}"),
-                    })
+    # the grid run at the chosen lr is the first seed's final run; its test split is scored below
+    final_specs = [spec(task, variant, regime, seed, chosen[(regime, task, variant)]["learning_rate"], True,
+                        f"{regime}-{task}-{variant}-seed{seed}")
+                   for regime, task, variant in cells for seed in range(args.seed + 1, args.seed + args.seeds)]
     final = _run_all(finetune_run, final_specs, args.workers, "final runs")
-    reused = [chosen[(task, variant)] for task in TASKS for variant in SETTINGS]
+    reused = [chosen[cell] for cell in cells]
     accuracies = _run_all(score_test, [{**base, "task": r["task"], "model_dir": r["model_dir"]} for r in reused], 1, "test of the grid's chosen runs")
     for run, accuracy in zip(reused, accuracies):
         run["test_accuracy"] = accuracy
@@ -739,7 +765,7 @@ def run_study(args: HEARStudyArguments) -> dict:
     (output / "table.md").write_text(table + "\n")
     report = {
         "arguments": asdict(args), "pool": pool_summary, "teacher": teacher_summary, "tokenizer": tokenizer_summary,
-        "acoustic_model": mam_summary, "chosen_learning_rates": {f"{t}/{v}": r["learning_rate"] for (t, v), r in chosen.items()},
+        "acoustic_model": mam_summary, "chosen_learning_rates": {f"{g}/{t}/{v}": r["learning_rate"] for (g, t, v), r in chosen.items()},
         "low_label_indices": low_indices, "summary": summary, "table": table, "plot": str(plot),
         "grid_runs": grid, "final_runs": final_runs, "published": None, "timings_seconds": timings,
         "mfcc_cnn_bar": FSDD_MFCC_CNN_BAR,
@@ -781,4 +807,4 @@ def publish_digit_model(args: HEARStudyArguments, runs: list, output: Path) -> d
             "validation_accuracy": best["validation_accuracy"], "fresh_process_pipeline": tags}
 
 
-__all__ = ["HEARStudyArguments", "SETTINGS", "TASKS", "codebook_usage", "collect_pool_files", "run_study", "summarize"]
+__all__ = ["HEARStudyArguments", "SETTINGS", "TASKS", "choose_on_validation", "codebook_usage", "collect_pool_files", "run_study", "summarize"]
