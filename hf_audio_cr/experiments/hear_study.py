@@ -99,6 +99,8 @@ class HEARStudyArguments:
     fsdd_train_indices: List[int] = field(default_factory=lambda: list(range(10, 50)), metadata={"help": "FSDD repetitions used for training."})
     fsdd_validation_indices: List[int] = field(default_factory=lambda: list(range(5, 10)), metadata={"help": "Repetitions for validation."})
     fsdd_test_indices: List[int] = field(default_factory=lambda: list(range(0, 5)), metadata={"help": "The official test repetitions."})
+    tasks: List[str] = field(default_factory=lambda: list(TASKS), metadata={"help": f"FSDD tasks to fine-tune, of {TASKS}."})
+    settings: List[str] = field(default_factory=lambda: list(SETTINGS), metadata={"help": f"Table IV settings, of {SETTINGS}."})
     publish: bool = field(default=True, metadata={"help": "Write the best Base digit model as a Hub-ready folder."})
 
     def __post_init__(self):
@@ -108,6 +110,10 @@ class HEARStudyArguments:
         self.teacher_scenes, self.learning_rates = tuple(self.teacher_scenes), tuple(float(x) for x in self.learning_rates)
         for name in ("fsdd_train_indices", "fsdd_validation_indices", "fsdd_test_indices"):
             setattr(self, name, tuple(int(i) for i in getattr(self, name)))
+        self.tasks, self.settings = tuple(self.tasks), tuple(self.settings)
+        for name, chosen, allowed in (("--tasks", self.tasks, TASKS), ("--settings", self.settings, SETTINGS)):
+            if not chosen or set(chosen) - set(allowed):
+                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {chosen}.")
         if self.seeds < 1 or self.workers < 1:
             raise ValueError(f"--seeds and --workers must be >= 1, got {self.seeds} and {self.workers}.")
         if not 0 < self.gumbel_anneal_fraction <= 1:
@@ -739,7 +745,8 @@ def run_study(args: HEARStudyArguments) -> dict:
                 "epochs": regimes[regime], "score_test": score_test, "low_label_indices": low_indices,
                 "run_dir": str(output / "finetune" / name)}
 
-    cells = [(regime, task, variant) for regime in regimes for task in TASKS for variant in SETTINGS]
+    cells = [(regime, task, variant) for regime in regimes for task in TASKS if task in args.tasks
+             for variant in SETTINGS if variant in args.settings]
     grid_specs = [spec(task, variant, regime, args.seed, lr, False, f"grid-{regime}-{task}-{variant}-lr{lr:g}")
                   for regime, task, variant in cells for lr in args.learning_rates]
     grid = _run_all(finetune_run, grid_specs, args.workers, "lr grid")
@@ -771,7 +778,7 @@ def run_study(args: HEARStudyArguments) -> dict:
         "mfcc_cnn_bar": FSDD_MFCC_CNN_BAR,
     }
     (output / "results.json").write_text(json.dumps(report, indent=1, default=str))  # before publishing
-    if args.publish:
+    if args.publish and ("digit", "full") in {(r["task"], r["variant"]) for r in final_runs}:
         t0 = time.perf_counter()
         report["published"] = publish_digit_model(args, final_runs, output)
         stage("publish", t0)
