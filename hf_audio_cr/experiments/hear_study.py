@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 SETTINGS = ("full", "scratch", "without_spectrum", "transfer")
 SETTING_NAMES = {"full": "Base", "scratch": "Scratch", "without_spectrum": "w/o Spectrum", "transfer": "Transfer"}
 TASKS = ("digit", "speaker")
+REGIMES = ("full", "low_label")  # all training labels, low_label_fraction of them
 # Pre-training pool: folders the Makefile's Debian packages install (see APT_PACKAGES).
 POOL_FOLDERS = {
     "asterisk": "/usr/share/asterisk/sounds",
@@ -101,6 +102,7 @@ class HEARStudyArguments:
     fsdd_test_indices: List[int] = field(default_factory=lambda: list(range(0, 5)), metadata={"help": "The official test repetitions."})
     tasks: List[str] = field(default_factory=lambda: list(TASKS), metadata={"help": f"FSDD tasks to fine-tune, of {TASKS}."})
     settings: List[str] = field(default_factory=lambda: list(SETTINGS), metadata={"help": f"Table IV settings, of {SETTINGS}."})
+    regimes: List[str] = field(default_factory=lambda: list(REGIMES), metadata={"help": f"Label regimes, of {REGIMES}."})
     publish: bool = field(default=True, metadata={"help": "Write the best Base digit model as a Hub-ready folder."})
 
     def __post_init__(self):
@@ -110,8 +112,9 @@ class HEARStudyArguments:
         self.teacher_scenes, self.learning_rates = tuple(self.teacher_scenes), tuple(float(x) for x in self.learning_rates)
         for name in ("fsdd_train_indices", "fsdd_validation_indices", "fsdd_test_indices"):
             setattr(self, name, tuple(int(i) for i in getattr(self, name)))
-        self.tasks, self.settings = tuple(self.tasks), tuple(self.settings)
-        for name, chosen, allowed in (("--tasks", self.tasks, TASKS), ("--settings", self.settings, SETTINGS)):
+        self.tasks, self.settings, self.regimes = tuple(self.tasks), tuple(self.settings), tuple(self.regimes)
+        for name, chosen, allowed in (("--tasks", self.tasks, TASKS), ("--settings", self.settings, SETTINGS),
+                                      ("--regimes", self.regimes, REGIMES)):
             if not chosen or set(chosen) - set(allowed):
                 raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {chosen}.")
         if self.seeds < 1 or self.workers < 1:
@@ -738,7 +741,8 @@ def run_study(args: HEARStudyArguments) -> dict:
     t0 = time.perf_counter()
     base = dict(features=str(features_path), mam=str(mam_dir), batch_size=args.batch_size, num_threads=1)
     low_indices = sorted({r["index"] for r in low_label_subset(data["train"], args.low_label_fraction)})
-    regimes = {"full": args.epochs, "low_label": args.low_label_epochs}
+    regimes = {regime: epochs for regime, epochs in (("full", args.epochs), ("low_label", args.low_label_epochs))
+               if regime in args.regimes}
 
     def spec(task, variant, regime, seed, lr, score_test, name):
         return {**base, "task": task, "variant": variant, "regime": regime, "seed": seed, "learning_rate": lr,
@@ -778,7 +782,7 @@ def run_study(args: HEARStudyArguments) -> dict:
         "mfcc_cnn_bar": FSDD_MFCC_CNN_BAR,
     }
     (output / "results.json").write_text(json.dumps(report, indent=1, default=str))  # before publishing
-    if args.publish and ("digit", "full") in {(r["task"], r["variant"]) for r in final_runs}:
+    if args.publish and ("digit", "full", "full") in {(r["task"], r["variant"], r["regime"]) for r in final_runs}:
         t0 = time.perf_counter()
         report["published"] = publish_digit_model(args, final_runs, output)
         stage("publish", t0)
