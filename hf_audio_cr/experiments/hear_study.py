@@ -82,7 +82,11 @@ class HEARStudyArguments:
     codebook_size: int = field(default=1024, metadata={"help": "V (paper: 1024)."})
     tokenizer_steps: int = field(default=300, metadata={"help": "Stage-1 steps (paper: 540k)."})
     tokenizer_learning_rate: float = field(default=1e-3, metadata={"help": "Peak lr (paper: 3e-4 over 540k steps)."})
-    diversity_weight: float = field(default=0.1, metadata={"help": "gamma of Eq. 1, codebook diversity (paper: 0.1)."})
+    # Our choice beyond the paper (its 0.1, and 51.2 which matches wav2vec 2.0's diversity gradient, both collapse
+    # the argmax codes within ten steps here); chosen on codebook usage of FSDD validation audio, label-free
+    # (scripts/diagnose_hear_tokenizer.py, README "Stage 1 alone").
+    diversity_weight: float = field(default=5000.0, metadata={"help": "gamma of Eq. 1, codebook diversity (paper: 0.1; "
+                                                                      "5000 keeps the codes from collapsing here)."})
     gumbel_anneal_fraction: float = field(default=0.5, metadata={"help": "Share of the stage-1 steps over which the Gumbel "
                                                                         "temperature falls 2.0 -> 0.5 (paper: 277k of 540k)."})
     # stage 2: acoustic model
