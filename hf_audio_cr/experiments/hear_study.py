@@ -82,11 +82,10 @@ class HEARStudyArguments:
     codebook_size: int = field(default=1024, metadata={"help": "V (paper: 1024)."})
     tokenizer_steps: int = field(default=300, metadata={"help": "Stage-1 steps (paper: 540k)."})
     tokenizer_learning_rate: float = field(default=1e-3, metadata={"help": "Peak lr (paper: 3e-4 over 540k steps)."})
-    # Our choice beyond the paper (its 0.1, and 51.2 which matches wav2vec 2.0's diversity gradient, both collapse
-    # the argmax codes within ten steps here); chosen on codebook usage of FSDD validation audio, label-free
-    # (scripts/diagnose_hear_tokenizer.py, README "Stage 1 alone").
-    diversity_weight: float = field(default=5000.0, metadata={"help": "gamma of Eq. 1, codebook diversity (paper: 0.1; "
-                                                                      "5000 keeps the codes from collapsing here)."})
+    # Our choice beyond the paper: its 0.1 collapses the argmax codes here; gamma = 0.05 V gives the squared term
+    # the gradient wav2vec 2.0's diversity loss (weight 0.1) has near uniform (README "Stage 1 alone").
+    diversity_weight: Optional[float] = field(default=None, metadata={"help": "gamma of Eq. 1, codebook diversity "
+                                                                            "(paper: 0.1; None: 0.05 * codebook_size)."})
     gumbel_anneal_fraction: float = field(default=0.5, metadata={"help": "Share of the stage-1 steps over which the Gumbel "
                                                                         "temperature falls 2.0 -> 0.5 (paper: 277k of 540k)."})
     # stage 2: acoustic model
@@ -113,6 +112,8 @@ class HEARStudyArguments:
         if self.quick:
             for key, value in QUICK.items():
                 setattr(self, key, value)
+        if self.diversity_weight is None:
+            self.diversity_weight = 0.05 * self.codebook_size
         self.teacher_scenes, self.learning_rates = tuple(self.teacher_scenes), tuple(float(x) for x in self.learning_rates)
         for name in ("fsdd_train_indices", "fsdd_validation_indices", "fsdd_test_indices"):
             setattr(self, name, tuple(int(i) for i in getattr(self, name)))
