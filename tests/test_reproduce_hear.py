@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hf_audio_cr.experiments.hear_study import SETTINGS, TASKS, choose_on_validation, summarize
+from hf_audio_cr.experiments.hear_study import SETTINGS, TASKS, HEARStudyArguments, _reusable, choose_on_validation, summarize
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,6 +49,10 @@ def test_quick_run_measures_every_setting_task_and_regime(quick_run):
     assert report["pool"]["sources"]["fsdd-train"]["clips"] == 120 and report["pool"]["minutes"] > 0
     usage = report["tokenizer"]["fsdd_usage"]
     assert 1 <= usage["codes_used"] <= usage["codebook_size"] == 64 and 1.0 <= usage["perplexity"] <= 64
+    assert 1 / 64 <= usage["mean_max_probability"] <= 1.0
+    # stage 1 ran with the study's diversity rule (0.05 V) and annealed tau 2.0 -> 0.5 by half of its 8 steps
+    assert report["tokenizer"]["arguments"]["diversity_weight"] == pytest.approx(0.05 * 64)
+    assert report["tokenizer"]["final_gumbel_temperature"] == pytest.approx(0.5)
     assert "codebook usage" in stdout
     table = (output / "table.md").read_text()
     assert table.count("\n") == 2 + 16 and "Δ vs Scratch" in table
@@ -86,3 +90,18 @@ def test_choose_on_validation_picks_lr_per_cell_by_validation_never_test():
     chosen = choose_on_validation(grid)
     assert chosen[("full", "digit", "full")]["learning_rate"] == 2e-3  # higher validation, lower test
     assert chosen[("low_label", "digit", "full")]["learning_rate"] == 5e-4  # tie -> smaller lr, test ignored
+
+
+def test_a_finished_stage_is_reused_only_with_the_same_arguments(tmp_path):
+    args = HEARStudyArguments(output_dir=str(tmp_path))
+    from hf_audio_cr.experiments.hear_study import TOKENIZER_ARGUMENTS, stage_arguments
+
+    (tmp_path / "tokenizer").mkdir()
+    (tmp_path / "tokenizer" / "config.json").write_text("{}")
+    summary = tmp_path / "tokenizer_summary.json"
+    summary.write_text(json.dumps({"arguments": stage_arguments(args, TOKENIZER_ARGUMENTS)}))
+    assert _reusable(summary, tmp_path / "tokenizer", stage_arguments(args, TOKENIZER_ARGUMENTS))
+    other = HEARStudyArguments(output_dir=str(tmp_path), diversity_weight=0.1)
+    assert not _reusable(summary, tmp_path / "tokenizer", stage_arguments(other, TOKENIZER_ARGUMENTS))
+    summary.write_text("{}")  # written before arguments were stored: retrain
+    assert not _reusable(summary, tmp_path / "tokenizer", stage_arguments(args, TOKENIZER_ARGUMENTS))
