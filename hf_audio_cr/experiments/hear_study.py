@@ -637,10 +637,11 @@ def plot_results(summary: list, path: Path, fraction: float) -> Path:
     import matplotlib.pyplot as plt
 
     regimes = [r for r in ("full", "low_label") if any(row["regime"] == r for row in summary)]
-    fig, axes = plt.subplots(1, len(regimes), figsize=(5.5 * len(regimes), 4), squeeze=False)
+    tasks = [t for t in TASKS if any(row["task"] == t for row in summary)]
+    fig, axes = plt.subplots(1, len(regimes), figsize=(max(5.5 * len(regimes), 8), 4), squeeze=False)
     colours = {"full": "#1f77b4", "scratch": "#7f7f7f", "without_spectrum": "#ff7f0e", "transfer": "#2ca02c"}
     for ax, regime in zip(axes[0], regimes):
-        for t, task in enumerate(TASKS):
+        for t, task in enumerate(tasks):
             for s, variant in enumerate(SETTINGS):
                 row = next((r for r in summary if (r["regime"], r["task"], r["variant"]) == (regime, task, variant)), None)
                 if row is None:
@@ -651,7 +652,7 @@ def plot_results(summary: list, path: Path, fraction: float) -> Path:
                        label=SETTING_NAMES[variant] if t == 0 else None)
                 ax.scatter([x] * row["seeds"], [100 * a for a in row["test_accuracy"]], s=8, color="black", zorder=3)
         ax.axhline(100 * FSDD_MFCC_CNN_BAR, color="red", linestyle="--", linewidth=1, label="MFCC CNN bar (~97 %)")
-        ax.set_xticks(range(len(TASKS)), [f"{t} ({'10' if t == 'digit' else '6'} classes)" for t in TASKS])
+        ax.set_xticks(range(len(tasks)), [f"{t} ({'10' if t == 'digit' else '6'} classes)" for t in tasks])
         ax.set_ylabel("FSDD test accuracy (%)")
         ax.set_ylim(0, 100)
         ax.set_title("all training labels" if regime == "full" else f"{fraction:.0%} of the training labels")
