@@ -12,7 +12,7 @@ One command (``scripts/reproduce_hear.py``, ``make reproduce-hear``) runs, on a 
 Pool: the real recordings the Makefile's Debian packages install (asterisk prompts in six languages, alsa,
 freedesktop, hydrogen drum kits) plus FSDD's training audio with its labels unused (never validation or test).
 
-Protocol: the fine-tuning learning rate is chosen per task and setting on FSDD's validation split (repetitions
+Protocol: the fine-tuning learning rate is chosen per task, setting and label regime on FSDD's validation split (repetitions
 5-9), the best epoch by validation accuracy too; the test split is scored once per final run; every run is kept
 in ``results.json``. Sizes are smaller than Table I (the whole study has to fit ~45 min of a shared 2-core CPU);
 the shape of the comparison is the paper's.
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 SETTINGS = ("full", "scratch", "without_spectrum", "transfer")
 SETTING_NAMES = {"full": "Base", "scratch": "Scratch", "without_spectrum": "w/o Spectrum", "transfer": "Transfer"}
 TASKS = ("digit", "speaker")
+REGIMES = ("full", "low_label")  # all training labels, low_label_fraction of them
 # Pre-training pool: folders the Makefile's Debian packages install (see APT_PACKAGES).
 POOL_FOLDERS = {
     "asterisk": "/usr/share/asterisk/sounds",
@@ -81,6 +82,12 @@ class HEARStudyArguments:
     codebook_size: int = field(default=1024, metadata={"help": "V (paper: 1024)."})
     tokenizer_steps: int = field(default=300, metadata={"help": "Stage-1 steps (paper: 540k)."})
     tokenizer_learning_rate: float = field(default=1e-3, metadata={"help": "Peak lr (paper: 3e-4 over 540k steps)."})
+    # Our choice beyond the paper: its 0.1 collapses the argmax codes here; gamma = 0.05 V gives the squared term
+    # the gradient wav2vec 2.0's diversity loss (weight 0.1) has near uniform (README "Stage 1 alone").
+    diversity_weight: Optional[float] = field(default=None, metadata={"help": "gamma of Eq. 1, codebook diversity "
+                                                                            "(paper: 0.1; None: 0.05 * codebook_size)."})
+    gumbel_anneal_fraction: float = field(default=0.5, metadata={"help": "Share of the stage-1 steps over which the Gumbel "
+                                                                        "temperature falls 2.0 -> 0.5 (paper: 277k of 540k)."})
     # stage 2: acoustic model
     hidden_size: int = field(default=64, metadata={"help": "Acoustic and task model width (Table I: 384)."})
     num_hidden_layers: int = field(default=4, metadata={"help": "Acoustic model layers (Table I: 6)."})
@@ -96,17 +103,29 @@ class HEARStudyArguments:
     fsdd_train_indices: List[int] = field(default_factory=lambda: list(range(10, 50)), metadata={"help": "FSDD repetitions used for training."})
     fsdd_validation_indices: List[int] = field(default_factory=lambda: list(range(5, 10)), metadata={"help": "Repetitions for validation."})
     fsdd_test_indices: List[int] = field(default_factory=lambda: list(range(0, 5)), metadata={"help": "The official test repetitions."})
+    tasks: List[str] = field(default_factory=lambda: list(TASKS), metadata={"help": f"FSDD tasks to fine-tune, of {TASKS}."})
+    settings: List[str] = field(default_factory=lambda: list(SETTINGS), metadata={"help": f"Table IV settings, of {SETTINGS}."})
+    regimes: List[str] = field(default_factory=lambda: list(REGIMES), metadata={"help": f"Label regimes, of {REGIMES}."})
     publish: bool = field(default=True, metadata={"help": "Write the best Base digit model as a Hub-ready folder."})
 
     def __post_init__(self):
         if self.quick:
             for key, value in QUICK.items():
                 setattr(self, key, value)
+        if self.diversity_weight is None:
+            self.diversity_weight = 0.05 * self.codebook_size
         self.teacher_scenes, self.learning_rates = tuple(self.teacher_scenes), tuple(float(x) for x in self.learning_rates)
         for name in ("fsdd_train_indices", "fsdd_validation_indices", "fsdd_test_indices"):
             setattr(self, name, tuple(int(i) for i in getattr(self, name)))
+        self.tasks, self.settings, self.regimes = tuple(self.tasks), tuple(self.settings), tuple(self.regimes)
+        for name, chosen, allowed in (("--tasks", self.tasks, TASKS), ("--settings", self.settings, SETTINGS),
+                                      ("--regimes", self.regimes, REGIMES)):
+            if not chosen or set(chosen) - set(allowed):
+                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {chosen}.")
         if self.seeds < 1 or self.workers < 1:
             raise ValueError(f"--seeds and --workers must be >= 1, got {self.seeds} and {self.workers}.")
+        if not 0 < self.gumbel_anneal_fraction <= 1:
+            raise ValueError(f"--gumbel_anneal_fraction must be in (0, 1], got {self.gumbel_anneal_fraction}.")
         if not 0 < self.low_label_fraction <= 1:
             raise ValueError(f"--low_label_fraction must be in (0, 1], got {self.low_label_fraction}.")
         if set(self.fsdd_test_indices) & (set(self.fsdd_train_indices) | set(self.fsdd_validation_indices)):
@@ -246,8 +265,8 @@ def train_teacher(args: HEARStudyArguments, output: Path) -> tuple:
 # ----------------------------------------------------------------------------------------------------------------
 # Stages 1-2
 # ----------------------------------------------------------------------------------------------------------------
-def _pretraining_args(cls, args: HEARStudyArguments, output: Path, steps: int, learning_rate: float):
-    return cls(
+def _pretraining_args(cls, args: HEARStudyArguments, output: Path, steps: int, learning_rate: float, **extra):
+    return cls(**extra,
         output_dir=str(output), max_steps=steps, learning_rate=learning_rate, per_device_train_batch_size=args.pretrain_batch_size,
         warmup_steps=0.1, save_strategy="no", report_to=[], use_cpu=True, logging_steps=max(1, steps // 10),
         disable_tqdm=True, seed=args.seed, dataloader_num_workers=0,
@@ -273,8 +292,8 @@ def train_tokenizer(args: HEARStudyArguments, pool, teacher, output: Path) -> tu
         decoder_hidden_size=h, decoder_intermediate_size=4 * h, decoder_num_attention_heads=4, decoder_num_hidden_layers=1,
         codebook_size=args.codebook_size, teacher_hidden_size=teacher.hidden_size,
         # The paper's x0.999995 per step reaches 0.5 after 277k of its 540k steps (about half way); the same shape
-        # over our run: 2.0 -> 0.5 by half of the steps.
-        gumbel_temperature_decay=0.25 ** (2.0 / max(args.tokenizer_steps, 2)),
+        # over our run: 2.0 -> 0.5 by gumbel_anneal_fraction of the steps.
+        gumbel_temperature_decay=0.25 ** (1.0 / max(args.gumbel_anneal_fraction * args.tokenizer_steps, 1.0)),
     )
     tokenizer = HEARTokenizerModel(config)
     extractor = HEARFeatureExtractor()
@@ -282,7 +301,8 @@ def train_tokenizer(args: HEARStudyArguments, pool, teacher, output: Path) -> tu
                                        quality=AudioQualityPolicy(min_seconds=args.min_seconds))
     trainer = HEARTokenizerTrainer(
         model=tokenizer, args=_pretraining_args(HEARTokenizerTrainingArguments, args, output / "tokenizer_run",
-                                                args.tokenizer_steps, args.tokenizer_learning_rate),
+                                                args.tokenizer_steps, args.tokenizer_learning_rate,
+                                                diversity_weight=args.diversity_weight),
         train_dataset=pool, data_collator=collator, teacher=teacher,
     )
     result = trainer.train()
@@ -304,17 +324,21 @@ def codebook_usage(tokenizer, clips: list, batch_size: int = 64) -> dict:
     import torch
 
     counts = torch.zeros(tokenizer.config.codebook_size, dtype=torch.long)
+    confidence = 0.0
     with torch.no_grad():
         for start in range(0, len(clips), batch_size):
             batch = pad_features(clips[start : start + batch_size], with_labels=False)
-            codes, mask = tokenizer.tokenize(batch["input_values"], batch["attention_mask"])
-            counts += torch.bincount(codes[mask], minlength=counts.numel())
+            code_logits, mask, _, _ = tokenizer.encode(batch["input_values"], batch["attention_mask"])
+            counts += torch.bincount(code_logits.argmax(dim=-1)[mask], minlength=counts.numel())
+            confidence += float(code_logits[mask].softmax(dim=-1).max(dim=-1).values.sum())
     p = counts.double() / counts.sum()
     nonzero = p[p > 0]
     return {
         "codebook_size": int(counts.numel()), "tokens": int(counts.sum()), "codes_used": int((counts > 0).sum()),
         "perplexity": float(torch.exp(-(nonzero * nonzero.log()).sum())), "top_code_share": float(p.max()),
         "top10_share": float(p.sort(descending=True).values[:10].sum()),
+        # mean softmax probability of the chosen code: ~1/V while the code head is still untrained
+        "mean_max_probability": confidence / max(int(counts.sum()), 1),
     }
 
 
@@ -381,6 +405,24 @@ def fsdd_features(args: HEARStudyArguments) -> dict:
     out["train_dataset"] = subset(fsdd["train"], args.fsdd_train_indices)
     out["names"] = {task: fsdd["train"].features[task].names for task in TASKS}
     return out
+
+
+def cached_fsdd_features(args: HEARStudyArguments, features_path: Path) -> dict:
+    """:func:`fsdd_features`, saved to ``features_path`` and reused by a rerun with the same repetitions
+    (``HEARFeatureExtractor`` is deterministic)."""
+    import torch
+
+    wanted = {"train": args.fsdd_train_indices, "validation": args.fsdd_validation_indices, "test": args.fsdd_test_indices}
+    cached = torch.load(features_path, weights_only=True) if features_path.is_file() else None
+    if cached is not None and all(sorted({r["index"] for r in cached[s]}) == sorted(i) for s, i in wanted.items()):
+        from ..data.downstream import load_fsdd
+
+        train = load_fsdd(validation_indices=args.fsdd_validation_indices)["train"]
+        stored = np.asarray(train.with_format(None)["index"])
+        return {**cached, "train_dataset": train.select(np.flatnonzero(np.isin(stored, list(args.fsdd_train_indices))))}
+    data = fsdd_features(args)
+    torch.save({k: data[k] for k in ("train", "validation", "test", "names")}, features_path)
+    return data
 
 
 def low_label_subset(rows: list, fraction: float) -> list:
@@ -512,6 +554,18 @@ def _best_epoch(log_history: list) -> Optional[float]:
     return max(evals, key=lambda e: e["eval_accuracy"])["epoch"] if evals else None
 
 
+def choose_on_validation(grid: list) -> dict:
+    """``{(regime, task, variant): grid run}`` with the best validation accuracy (each run already holds its best
+    epoch, ``load_best_model_at_end``); a tie goes to the smaller learning rate. The test split plays no part."""
+    chosen = {}
+    for run in grid:
+        cell = (run["regime"], run["task"], run["variant"])
+        key = (run["validation_accuracy"], -run["learning_rate"])
+        if cell not in chosen or key > (chosen[cell]["validation_accuracy"], -chosen[cell]["learning_rate"]):
+            chosen[cell] = run
+    return chosen
+
+
 def _run_all(function, specs: list, workers: int, label: str) -> list:
     """Run ``function(spec)`` for every spec, in ``workers`` spawned processes; results in spec order."""
     results = [None] * len(specs)
@@ -588,10 +642,11 @@ def plot_results(summary: list, path: Path, fraction: float) -> Path:
     plt = agg_pyplot("The HEAR study's plot")
 
     regimes = [r for r in ("full", "low_label") if any(row["regime"] == r for row in summary)]
-    fig, axes = plt.subplots(1, len(regimes), figsize=(5.5 * len(regimes), 4), squeeze=False)
+    tasks = [t for t in TASKS if any(row["task"] == t for row in summary)]
+    fig, axes = plt.subplots(1, len(regimes), figsize=(max(5.5 * len(regimes), 8), 4), squeeze=False)
     colours = {"full": "#1f77b4", "scratch": "#7f7f7f", "without_spectrum": "#ff7f0e", "transfer": "#2ca02c"}
     for ax, regime in zip(axes[0], regimes):
-        for t, task in enumerate(TASKS):
+        for t, task in enumerate(tasks):
             for s, variant in enumerate(SETTINGS):
                 row = next((r for r in summary if (r["regime"], r["task"], r["variant"]) == (regime, task, variant)), None)
                 if row is None:
@@ -602,7 +657,7 @@ def plot_results(summary: list, path: Path, fraction: float) -> Path:
                        label=SETTING_NAMES[variant] if t == 0 else None)
                 ax.scatter([x] * row["seeds"], [100 * a for a in row["test_accuracy"]], s=8, color="black", zorder=3)
         ax.axhline(100 * FSDD_MFCC_CNN_BAR, color="red", linestyle="--", linewidth=1, label="MFCC CNN bar (~97 %)")
-        ax.set_xticks(range(len(TASKS)), [f"{t} ({'10' if t == 'digit' else '6'} classes)" for t in TASKS])
+        ax.set_xticks(range(len(tasks)), [f"{t} ({'10' if t == 'digit' else '6'} classes)" for t in tasks])
         ax.set_ylabel("FSDD test accuracy (%)")
         ax.set_ylim(0, 100)
         ax.set_title("all training labels" if regime == "full" else f"{fraction:.0%} of the training labels")
@@ -618,6 +673,28 @@ def plot_results(summary: list, path: Path, fraction: float) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 # The whole study
 # ----------------------------------------------------------------------------------------------------------------
+TEACHER_ARGUMENTS = ("seed", "teacher_scenes", "teacher_seconds", "teacher_steps")
+TOKENIZER_ARGUMENTS = TEACHER_ARGUMENTS + (
+    "pool_limit", "min_seconds", "crop_seconds", "pretrain_batch_size", "tokenizer_hidden_size", "tokenizer_layers",
+    "codebook_size", "tokenizer_steps", "tokenizer_learning_rate", "diversity_weight", "gumbel_anneal_fraction",
+)
+
+
+def stage_arguments(args: HEARStudyArguments, names: tuple) -> dict:
+    return {name: list(v) if isinstance(v := getattr(args, name), tuple) else v for name in names}
+
+
+def _reusable(summary_file: Path, folder: Path, arguments: dict) -> bool:
+    """A finished stage in ``output_dir`` is reused by a rerun only if it was trained with the same arguments."""
+    if not (summary_file.is_file() and (folder / "config.json").is_file()):
+        return False
+    stored = json.loads(summary_file.read_text()).get("arguments")
+    if stored != arguments:
+        print(f"{folder.name}: {summary_file} was trained with {stored}, this run asks for {arguments}; retraining.", flush=True)
+        return False
+    return True
+
+
 def run_study(args: HEARStudyArguments) -> dict:
     import torch
 
@@ -633,18 +710,7 @@ def run_study(args: HEARStudyArguments) -> dict:
 
     t0 = time.perf_counter()
     features_path = output / "fsdd_features.pt"
-    wanted = {"train": args.fsdd_train_indices, "validation": args.fsdd_validation_indices, "test": args.fsdd_test_indices}
-    cached = torch.load(features_path, weights_only=True) if features_path.is_file() else None
-    if cached is not None and all(sorted({r["index"] for r in cached[s]}) == sorted(i) for s, i in wanted.items()):
-        # a rerun in the same output_dir reuses the features (HEARFeatureExtractor is deterministic)
-        from ..data.downstream import load_fsdd
-
-        train = load_fsdd(validation_indices=args.fsdd_validation_indices)["train"]
-        stored = np.asarray(train.with_format(None)["index"])
-        data = {**cached, "train_dataset": train.select(np.flatnonzero(np.isin(stored, list(args.fsdd_train_indices))))}
-    else:
-        data = fsdd_features(args)
-        torch.save({k: data[k] for k in ("train", "validation", "test", "names")}, features_path)
+    data = cached_fsdd_features(args, features_path)
     fsdd_minutes = sum(len(r["input_values"]) for r in data["train"]) / 100 / 60  # 10 ms frames
     pool, pool_summary = build_pool(args, data.pop("train_dataset"), fsdd_minutes)
     print(f"pool: {pool_summary['clips']} clips, {pool_summary['minutes']} min: {pool_summary['sources']}", flush=True)
@@ -652,7 +718,7 @@ def run_study(args: HEARStudyArguments) -> dict:
 
     t0 = time.perf_counter()
     teacher_file = output / "teacher_summary.json"
-    if teacher_file.is_file() and (output / "teacher" / "config.json").is_file():
+    if _reusable(teacher_file, output / "teacher", stage_arguments(args, TEACHER_ARGUMENTS)):
         # a rerun in the same output_dir reuses the finished stand-in teacher (its scenes and steps are in the file)
         from ..models.cr_audiomae import CRAudioMAEForAudioClassification
         from ..training.hear_teachers import CRAudioMAETeacher
@@ -661,17 +727,19 @@ def run_study(args: HEARStudyArguments) -> dict:
         teacher = CRAudioMAETeacher(CRAudioMAEForAudioClassification.from_pretrained(output / "teacher").audiomae)
     else:
         teacher, teacher_summary = train_teacher(args, output)
+        teacher_summary["arguments"] = stage_arguments(args, TEACHER_ARGUMENTS)
         teacher_file.write_text(json.dumps(teacher_summary, indent=1))
     stage("stage 0 teacher", t0)
     t0 = time.perf_counter()
     tokenizer_file = output / "tokenizer_summary.json"
-    if tokenizer_file.is_file() and (output / "tokenizer" / "config.json").is_file():
+    if _reusable(tokenizer_file, output / "tokenizer", stage_arguments(args, TOKENIZER_ARGUMENTS)):
         from ..models.hear import HEARTokenizerModel  # a rerun reuses the finished stage 1
 
         tokenizer = HEARTokenizerModel.from_pretrained(output / "tokenizer").eval()
         tokenizer_summary = {**json.loads(tokenizer_file.read_text()), "reused": True}
     else:
         tokenizer, tokenizer_summary = train_tokenizer(args, pool, teacher, output)
+        tokenizer_summary["arguments"] = stage_arguments(args, TOKENIZER_ARGUMENTS)
         tokenizer_file.write_text(json.dumps(tokenizer_summary, indent=1, default=str))
     tokenizer_summary["fsdd_usage"] = codebook_usage(tokenizer, data["train"])
     print(f"codebook usage on FSDD train: {tokenizer_summary['fsdd_usage']}", flush=True)
@@ -680,41 +748,33 @@ def run_study(args: HEARStudyArguments) -> dict:
     mam_dir, mam_summary = pretrain_acoustic_model(args, pool, tokenizer, output)
     stage("stage 2 masked acoustic modeling", t0)
 
-    # stage 3: the learning-rate grid on validation (seed 0, all labels), then the final runs
+    # stage 3: the learning-rate grid on validation (seed 0, per label regime), then the final runs
     t0 = time.perf_counter()
     base = dict(features=str(features_path), mam=str(mam_dir), batch_size=args.batch_size, num_threads=1)
     low_indices = sorted({r["index"] for r in low_label_subset(data["train"], args.low_label_fraction)})
-    grid_specs = [
-        {**base, "task": task, "variant": variant, "regime": "full", "seed": args.seed, "learning_rate": lr,
-         "epochs": args.epochs, "score_test": False,
-         "run_dir": str(output / "finetune" / f"grid-{task}-{variant}-lr{lr:g}")}
-        for task in TASKS for variant in SETTINGS for lr in args.learning_rates
-    ]
+    regimes = {regime: epochs for regime, epochs in (("full", args.epochs), ("low_label", args.low_label_epochs))
+               if regime in args.regimes}
+
+    def spec(task, variant, regime, seed, lr, score_test, name):
+        return {**base, "task": task, "variant": variant, "regime": regime, "seed": seed, "learning_rate": lr,
+                "epochs": regimes[regime], "score_test": score_test, "low_label_indices": low_indices,
+                "run_dir": str(output / "finetune" / name)}
+
+    cells = [(regime, task, variant) for regime in regimes for task in TASKS if task in args.tasks
+             for variant in SETTINGS if variant in args.settings]
+    grid_specs = [spec(task, variant, regime, args.seed, lr, False, f"grid-{regime}-{task}-{variant}-lr{lr:g}")
+                  for regime, task, variant in cells for lr in args.learning_rates]
     grid = _run_all(finetune_run, grid_specs, args.workers, "lr grid")
-    chosen = {}
-    for task in TASKS:
-        for variant in SETTINGS:
-            candidates = [r for r in grid if (r["task"], r["variant"]) == (task, variant)]
-            chosen[(task, variant)] = max(candidates, key=lambda r: (r["validation_accuracy"], -r["learning_rate"]))
+    chosen = choose_on_validation(grid)
     stage("stage 3 lr grid", t0)
 
     t0 = time.perf_counter()
-    final_specs = []
-    for task in TASKS:
-        for variant in SETTINGS:
-            lr = chosen[(task, variant)]["learning_rate"]
-            for seed in range(args.seed, args.seed + args.seeds):
-                for regime in ("full", "low_label"):
-                    if regime == "full" and seed == args.seed:
-                        continue  # the grid run at the chosen lr is this run; its test split is scored below
-                    final_specs.append({
-                        **base, "task": task, "variant": variant, "regime": regime, "seed": seed, "learning_rate": lr,
-                        "epochs": args.epochs if regime == "full" else args.low_label_epochs, "score_test": True,
-                        "low_label_indices": low_indices,
-                        "run_dir": str(output / "finetune" / f"{regime}-{task}-{variant}-seed{seed}"),
-                    })
+    # the grid run at the chosen lr is the first seed's final run; its test split is scored below
+    final_specs = [spec(task, variant, regime, seed, chosen[(regime, task, variant)]["learning_rate"], True,
+                        f"{regime}-{task}-{variant}-seed{seed}")
+                   for regime, task, variant in cells for seed in range(args.seed + 1, args.seed + args.seeds)]
     final = _run_all(finetune_run, final_specs, args.workers, "final runs")
-    reused = [chosen[(task, variant)] for task in TASKS for variant in SETTINGS]
+    reused = [chosen[cell] for cell in cells]
     accuracies = _run_all(score_test, [{**base, "task": r["task"], "model_dir": r["model_dir"]} for r in reused], 1, "test of the grid's chosen runs")
     for run, accuracy in zip(reused, accuracies):
         run["test_accuracy"] = accuracy
@@ -727,13 +787,13 @@ def run_study(args: HEARStudyArguments) -> dict:
     (output / "table.md").write_text(table + "\n")
     report = {
         "arguments": asdict(args), "pool": pool_summary, "teacher": teacher_summary, "tokenizer": tokenizer_summary,
-        "acoustic_model": mam_summary, "chosen_learning_rates": {f"{t}/{v}": r["learning_rate"] for (t, v), r in chosen.items()},
+        "acoustic_model": mam_summary, "chosen_learning_rates": {f"{g}/{t}/{v}": r["learning_rate"] for (g, t, v), r in chosen.items()},
         "low_label_indices": low_indices, "summary": summary, "table": table, "plot": str(plot),
         "grid_runs": grid, "final_runs": final_runs, "published": None, "timings_seconds": timings,
         "mfcc_cnn_bar": FSDD_MFCC_CNN_BAR,
     }
     (output / "results.json").write_text(json.dumps(report, indent=1, default=str))  # before publishing
-    if args.publish:
+    if args.publish and ("digit", "full", "full") in {(r["task"], r["variant"], r["regime"]) for r in final_runs}:
         t0 = time.perf_counter()
         report["published"] = publish_digit_model(args, final_runs, output)
         stage("publish", t0)
@@ -769,4 +829,4 @@ def publish_digit_model(args: HEARStudyArguments, runs: list, output: Path) -> d
             "validation_accuracy": best["validation_accuracy"], "fresh_process_pipeline": tags}
 
 
-__all__ = ["HEARStudyArguments", "SETTINGS", "TASKS", "codebook_usage", "collect_pool_files", "run_study", "summarize"]
+__all__ = ["HEARStudyArguments", "SETTINGS", "TASKS", "choose_on_validation", "codebook_usage", "collect_pool_files", "run_study", "summarize"]
