@@ -3,9 +3,10 @@ AST with random weights, saved folders, and the waveform they are measured on.""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

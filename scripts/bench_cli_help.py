@@ -35,8 +35,8 @@ try:
 except SystemExit:
     pass
 sys.stdout = sys.__stdout__
-print("\\nHEAVY " + json.dumps(sorted(m for m in %r if m in sys.modules)))
-""" % (HEAVY,)
+print("\\nHEAVY " + json.dumps(sorted(m for m in HEAVY_MODULES if m in sys.modules)))
+""".replace("HEAVY_MODULES", repr(HEAVY))
 FLOORS = {"import transformers.training_args": "import transformers.training_args",
           "import transformers.hf_argparser": "import transformers.hf_argparser"}
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
+from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.data.audio_files import load_audio_file
-from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
 from hf_audio_cr.training import CRTrainer, CRTrainingArguments
 
 AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"

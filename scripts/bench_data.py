@@ -7,17 +7,21 @@ It also prepares the file once with scripts/prepare_audioset.py (16 kHz mono FLA
 one core (no workers, 1 thread) before and after, at 1024 frames, in interleaved rounds: the clips/s/core
 ratio, the preparation's own cost, and the cores a GPU consuming `--gpu_clips_per_s` clips/s needs.
 """
-import glob, json, os, tempfile, time  # noqa: E401
+import glob  # noqa: E401
+import json
+import os
+import tempfile
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, audioset_id2label, load_audioset
-from hf_audio_cr.data.audioset import write_audioset_parquet
 from hf_audio_cr.data.audio_files import load_audio_file
+from hf_audio_cr.data.audioset import write_audioset_parquet
 from hf_audio_cr.training import CRTrainer, CRTrainingArguments
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from transformers import ASTFeatureExtractor
 
+from hf_audio_cr import AudioMAEFeatureExtractor
 from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.data.audio_files import load_audio_file
-from hf_audio_cr import AudioMAEFeatureExtractor
 
 AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
 

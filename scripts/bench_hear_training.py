@@ -19,18 +19,27 @@ import torch
 from transformers import ASTConfig, ASTModel, TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from hf_audio_cr.cli import parse_script_args  # noqa: E402
 from _hear_training_data import PRETRAINING_FILES, load_file  # noqa: E402
+
 from hf_audio_cr import AudioClassificationCollator  # noqa: E402
+from hf_audio_cr.cli import parse_script_args  # noqa: E402
+from hf_audio_cr.data import HEARPretrainingCollator  # noqa: E402
 from hf_audio_cr.models.hear import (  # noqa: E402
-    HEARConfig, HEARFeatureExtractor, HEARForAudioClassification, HEARForMaskedAcousticModeling, HEARTokenizerConfig,
+    HEARConfig,
+    HEARFeatureExtractor,
+    HEARForAudioClassification,
+    HEARForMaskedAcousticModeling,
+    HEARTokenizerConfig,
     HEARTokenizerModel,
 )
 from hf_audio_cr.training.hear_teachers import ASTTeacher  # noqa: E402
-from hf_audio_cr.data import HEARPretrainingCollator  # noqa: E402
 from hf_audio_cr.training.hear_trainers import (  # noqa: E402
-    HEARFineTuningArguments, HEARFineTuningTrainer, HEARMAMTrainer, HEARMAMTrainingArguments,
-    HEARTokenizerTrainer, HEARTokenizerTrainingArguments,
+    HEARFineTuningArguments,
+    HEARFineTuningTrainer,
+    HEARMAMTrainer,
+    HEARMAMTrainingArguments,
+    HEARTokenizerTrainer,
+    HEARTokenizerTrainingArguments,
 )
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from hf_audio_cr.cli import parse_script_args
 
 
-
 @dataclass
 class BuildArguments:
     checkout: str = field(metadata={"positional": True, "help": "FSDD folder with recordings/{digit}_{speaker}_{index}.wav"})

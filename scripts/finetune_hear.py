@@ -17,7 +17,11 @@ def main(argv):
         (HEARDownstreamDataArguments, HEARFineTuningArguments), argv, description=__doc__
     )
     from hf_audio_cr.data import load_downstream
-    from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds, format_cross_validation
+    from hf_audio_cr.experiments.hear_downstream import (
+        finetune_and_evaluate,
+        finetune_esc50_folds,
+        format_cross_validation,
+    )
 
     dataset = load_downstream(data_args.task, data_args.data_path)
     if data_args.task == "esc50":

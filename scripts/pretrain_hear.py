@@ -13,8 +13,18 @@ def main(argv):
     data_args, args = parse_script_args((HEARPretrainingDataArguments, HEARMAMTrainingArguments), argv, description=__doc__)
     from transformers import set_seed
 
-    from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy, HEARPretrainingCollator, load_pretraining_audio
-    from hf_audio_cr.models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling, HEARTokenizerModel
+    from hf_audio_cr.data import (
+        AudioQualityCallback,
+        AudioQualityPolicy,
+        HEARPretrainingCollator,
+        load_pretraining_audio,
+    )
+    from hf_audio_cr.models.hear import (
+        HEARConfig,
+        HEARFeatureExtractor,
+        HEARForMaskedAcousticModeling,
+        HEARTokenizerModel,
+    )
     from hf_audio_cr.paths import check_local_or_hub
     from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
     from hf_audio_cr.training.hear_config import check_config_overrides

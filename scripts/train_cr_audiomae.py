@@ -39,7 +39,11 @@ def parse_args(argv):
 
 def build_model(model_args, label_set):
     from hf_audio_cr.data import audioset_id2label
-    from hf_audio_cr.models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from hf_audio_cr.models.cr_audiomae import (
+        AudioMAEFeatureExtractor,
+        CRAudioMAEConfig,
+        CRAudioMAEForAudioClassification,
+    )
     from hf_audio_cr.paths import check_local_or_hub
 
     id2label = audioset_id2label(label_set)  # 527 standard classes first, so evaluation scores [:527]
@@ -74,8 +78,8 @@ def main(argv=None):
     from hf_audio_cr.data import AudioClassificationCollator, AudioQualityCallback, AudioQualityPolicy, load_audioset
     from hf_audio_cr.data.audioset import load_audioset_labels
     from hf_audio_cr.training import CRTrainer, SemiSupervisedCRTrainer, audioset_compute_metrics
-    from hf_audio_cr.training.sampling import AudiosetWeightedStream, stream_class_weights
     from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
+    from hf_audio_cr.training.sampling import AudiosetWeightedStream, stream_class_weights
 
     check_data_sources(data)
     set_seed(args.seed)  # before the model is built: the same seed gives the same initial weights

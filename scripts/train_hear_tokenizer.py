@@ -15,7 +15,12 @@ def main(argv):
     )
     from transformers import set_seed
 
-    from hf_audio_cr.data import AudioQualityCallback, AudioQualityPolicy, HEARPretrainingCollator, load_pretraining_audio
+    from hf_audio_cr.data import (
+        AudioQualityCallback,
+        AudioQualityPolicy,
+        HEARPretrainingCollator,
+        load_pretraining_audio,
+    )
     from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
     from hf_audio_cr.training.checkpoints import resolve_resume_checkpoint
     from hf_audio_cr.training.hear_config import check_config_overrides

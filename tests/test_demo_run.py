@@ -14,8 +14,8 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
-from _helpers import copy_checkout
 
+from _helpers import copy_checkout
 from hf_audio_cr.demo.run import DemoArguments, verdict
 
 

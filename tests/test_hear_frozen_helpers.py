@@ -9,7 +9,11 @@ from hf_audio_cr.models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEModel
 from hf_audio_cr.models.hear import HEARConfig, HEARForMaskedAcousticModeling, HEARTokenizerConfig, HEARTokenizerModel
 from hf_audio_cr.training.hear_teachers import CRAudioMAETeacher
 from hf_audio_cr.training.hear_trainers import (
-    HEARMAMTrainer, HEARMAMTrainingArguments, HEARTokenizerTrainer, HEARTokenizerTrainingArguments)
+    HEARMAMTrainer,
+    HEARMAMTrainingArguments,
+    HEARTokenizerTrainer,
+    HEARTokenizerTrainingArguments,
+)
 
 COMMON = dict(max_steps=1, report_to=[], save_strategy="no", use_cpu=True, bf16=True, disable_tqdm=True)
 

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from _helpers import TINY_HEAR, TINY_TOKENIZER, write_esc50_layout
 from hf_audio_cr.data import load_esc50
-from hf_audio_cr.models.hear import HEARTokenizerConfig, HEARTokenizerModel
 from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate
+from hf_audio_cr.models.hear import HEARTokenizerConfig, HEARTokenizerModel
 from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments
 
 ROOT = Path(__file__).resolve().parents[1]

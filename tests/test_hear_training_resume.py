@@ -5,8 +5,8 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from _helpers import TINY_TOKENIZER, pretraining_dataset
-from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
 from hf_audio_cr.data import HEARPretrainingCollator
+from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
 from hf_audio_cr.training.hear_trainers import HEARTokenizerTrainer, HEARTokenizerTrainingArguments
 
 DECAY = 0.9  # a fast schedule, so every step moves the temperature visibly

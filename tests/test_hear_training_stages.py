@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from _helpers import TINY_HEAR, TINY_TEACHER, TINY_TOKENIZER, pretraining_dataset, write_esc50_layout
-from hf_audio_cr.data import load_esc50
+from hf_audio_cr.data import HEARPretrainingCollator, load_esc50
+from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds
 from hf_audio_cr.models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEModel
 from hf_audio_cr.models.hear import (
     HEARConfig,
@@ -15,8 +16,6 @@ from hf_audio_cr.models.hear import (
     HEARTokenizerConfig,
     HEARTokenizerModel,
 )
-from hf_audio_cr.data import HEARPretrainingCollator
-from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate, finetune_esc50_folds
 from hf_audio_cr.models.hear_variants import build_hear_classifier
 from hf_audio_cr.training.hear_teachers import CRAudioMAETeacher, add_teacher_features
 from hf_audio_cr.training.hear_trainers import (

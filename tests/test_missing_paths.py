@@ -7,9 +7,9 @@ import pytest
 from huggingface_hub import constants
 
 from hf_audio_cr.data import load_audiofolder, load_audioset, load_esc50, load_speech_commands, load_voxceleb1
+from hf_audio_cr.models.hear_variants import build_hear_classifier
 from hf_audio_cr.paths import check_local_or_hub, looks_local
 from hf_audio_cr.training import load_teacher
-from hf_audio_cr.models.hear_variants import build_hear_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 

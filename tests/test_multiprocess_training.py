@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+
 from _helpers import TINY_HEAR, TINY_TOKENIZER, write_esc50_layout
 from hf_audio_cr.data import write_audioset_parquet
 from hf_audio_cr.models.hear import HEARConfig, HEARForMaskedAcousticModeling, HEARTokenizerConfig, HEARTokenizerModel

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hf_audio_cr.experiments.hear_study import SETTINGS, TASKS, HEARStudyArguments, _reusable, choose_on_validation, summarize
+from hf_audio_cr.experiments.hear_study import (
+    SETTINGS,
+    TASKS,
+    HEARStudyArguments,
+    _reusable,
+    choose_on_validation,
+    summarize,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 

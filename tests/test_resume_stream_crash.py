@@ -11,13 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-import pytest
 from _helpers import PAUSE_AFTER_SAVE
-
 from hf_audio_cr.data import write_audioset_parquet
 
 ROOT = Path(__file__).resolve().parents[1]

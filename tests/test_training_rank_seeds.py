@@ -61,7 +61,12 @@ def test_hear_mam_ranks_draw_their_own_masks_and_crops(tmp_path):
 
     from _helpers import TINY_HEAR, TINY_TOKENIZER
     from hf_audio_cr.models.hear import (
-        HEARConfig, HEARForMaskedAcousticModeling, HEARTokenizerConfig, HEARTokenizerModel, compute_mask_time_indices)
+        HEARConfig,
+        HEARForMaskedAcousticModeling,
+        HEARTokenizerConfig,
+        HEARTokenizerModel,
+        compute_mask_time_indices,
+    )
     from hf_audio_cr.training import HEARMAMTrainer, HEARMAMTrainingArguments
 
     class TwoProcessMAMArgs(HEARMAMTrainingArguments):

@@ -17,14 +17,15 @@ from hf_audio_cr.data import (
     AudioClassificationCollator,
     AudioQualityPolicy,
     BadAudioError,
+    HEARPretrainingCollator,
     load_audiofolder,
     load_esc50,
+    load_pretraining_audio,
     load_speech_commands,
     load_voxceleb1,
 )
-from hf_audio_cr.models.hear import HEARFeatureExtractor
-from hf_audio_cr.data import HEARPretrainingCollator, load_pretraining_audio
 from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate
+from hf_audio_cr.models.hear import HEARFeatureExtractor
 from hf_audio_cr.models.hear_variants import build_hear_classifier
 from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments, HEARFineTuningTrainer
 from hf_audio_cr.training.metrics import compute_accuracy

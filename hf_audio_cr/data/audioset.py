@@ -17,8 +17,8 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional, Union
 
 import numpy as np
 
@@ -40,21 +40,21 @@ AUDIOSET_COLUMNS = ("video_id", "audio", "labels")
 _AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".m4a", ".opus", ".webm")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def audioset_ontology() -> dict:
     """``{mid: node}`` for the 632 nodes of AudioSet's ``ontology.json`` (CC BY-SA 4.0, Google)."""
     with open(RESOURCES / "ontology.json", encoding="utf-8") as f:
         return {node["id"]: node for node in json.load(f)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _standard_classes() -> tuple:
     with open(RESOURCES / "class_labels_indices.csv", encoding="utf-8", newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda row: int(row["index"]))
     return tuple((row["mid"], row["display_name"]) for row in rows)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parents() -> dict:
     parents: dict = {}
     for mid, node in audioset_ontology().items():
@@ -63,7 +63,7 @@ def _parents() -> dict:
     return parents
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def audioset_ancestors(mid: str) -> frozenset:
     """Every ontology node above ``mid`` (the ontology is a DAG: some nodes have several parents)."""
     found = set()
@@ -73,7 +73,7 @@ def audioset_ancestors(mid: str) -> frozenset:
     return frozenset(found)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _label_set(name: str) -> tuple:
     standard = [mid for mid, _ in _standard_classes()]
     if name == "527":
@@ -234,23 +234,23 @@ def _load_raw(path, name, split, streaming, data_files, revision, audio_dir, cac
 
 
 def load_audioset(
-    path: Union[str, os.PathLike] = AUDIOSET_HUB_ID,
+    path: str | os.PathLike = AUDIOSET_HUB_ID,
     name: str = "balanced",
     split: str = "train",
     streaming: bool = True,
     label_set: str = "556",
     data_files=None,
-    revision: Optional[str] = AUDIOSET_REVISION,
+    revision: str | None = AUDIOSET_REVISION,
     expand_ancestors: bool = True,
     sampling_rate: int = AUDIOSET_SAMPLING_RATE,
-    audio_dir: Optional[Union[str, os.PathLike]] = None,
-    shuffle_buffer_size: Optional[int] = None,
+    audio_dir: str | os.PathLike | None = None,
+    shuffle_buffer_size: int | None = None,
     seed: int = 0,
-    rank: Optional[int] = None,
-    world_size: Optional[int] = None,
+    rank: int | None = None,
+    world_size: int | None = None,
     reshard: bool = False,
     quality=None,
-    cache_dir: Optional[str] = None,
+    cache_dir: str | None = None,
 ):
     """Load AudioSet as a ``datasets`` (Iterable)Dataset ready for :class:`AudioClassificationCollator`.
 
@@ -309,12 +309,12 @@ def load_audioset(
 
 
 def load_audioset_labels(
-    path: Union[str, os.PathLike] = AUDIOSET_HUB_ID,
+    path: str | os.PathLike = AUDIOSET_HUB_ID,
     name: str = "balanced",
     split: str = "train",
     data_files=None,
-    revision: Optional[str] = AUDIOSET_REVISION,
-    cache_dir: Optional[str] = None,
+    revision: str | None = AUDIOSET_REVISION,
+    cache_dir: str | None = None,
 ):
     """The ``labels`` column (lists of MIDs) of an AudioSet parquet set as a stream: the parquet reader loads that
     column only, so no audio is read or decoded (AS-2M's labels are a few hundred MB of a ~2 TB set). For the
@@ -343,7 +343,7 @@ def load_audioset_labels(
     )
 
 
-def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_16", clip_id: str = "<clip>") -> bytes:
+def encode_flac(audio, sampling_rate: int | None = None, subtype: str = "PCM_16", clip_id: str = "<clip>") -> bytes:
     """One clip as FLAC bytes: ``(waveform, rate)`` / ``{"array", "sampling_rate"}`` is resampled to
     ``sampling_rate`` (``None`` keeps its own rate) and encoded with soundfile; bytes or a path are stored as
     they are (so corrupt files can be written on purpose)."""
@@ -374,7 +374,7 @@ def encode_flac(audio, sampling_rate: Optional[int] = None, subtype: str = "PCM_
     return buffer.getvalue()
 
 
-def write_audio_parquet(columns: dict, features, path: Union[str, os.PathLike], row_group_size: int = 64) -> Path:
+def write_audio_parquet(columns: dict, features, path: str | os.PathLike, row_group_size: int = 64) -> Path:
     """Write ``columns`` (``{name: list}``, ``audio`` holding ``{"bytes", "path"}`` dicts) as a parquet file whose
     schema note types every column by ``features`` (a ``datasets.Features``), so ``datasets.load_dataset`` reads
     ``audio`` back as an ``Audio`` feature and labels as ``ClassLabel``, like the Hub's files."""
@@ -392,7 +392,7 @@ def write_audio_parquet(columns: dict, features, path: Union[str, os.PathLike], 
 
 def write_audioset_parquet(
     clips: Iterable[dict],
-    path: Union[str, os.PathLike],
+    path: str | os.PathLike,
     sampling_rate: int = 48000,
     subtype: str = "PCM_24",
     row_group_size: int = 64,

@@ -7,13 +7,12 @@ row the same way (``_decode_rows``: one quality check and decode per clip, rejec
 from __future__ import annotations
 
 import random
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
 
 from .quality import AudioQualityPolicy, BadAudioError
-
 
 # `scripts/prepare_audioset.py --store_fbank fp16`: each clip's log-Mel frames (AudioMAEFeatureExtractor.log_mel
 # with these settings) as float16 bytes, read instead of decoding the audio when the extractor matches.
@@ -57,16 +56,16 @@ class AudioClassificationCollator:
     def __init__(
         self,
         feature_extractor,
-        device: Optional[Union[str, torch.device]] = None,
-        quality: Optional[AudioQualityPolicy] = None,
+        device: str | torch.device | None = None,
+        quality: AudioQualityPolicy | None = None,
         audio_column: str = "audio",
-        label_column: Optional[str] = None,
+        label_column: str | None = None,
         id_column: str = "video_id",
         return_clip_ids: bool = False,
         decode_only_kept: bool = True,
-        max_seconds: Optional[float] = None,
-        window_hop_seconds: Optional[float] = None,
-        seed: Optional[int] = None,
+        max_seconds: float | None = None,
+        window_hop_seconds: float | None = None,
+        seed: int | None = None,
         **feature_extractor_kwargs,
     ):
         self.feature_extractor = feature_extractor
@@ -95,7 +94,7 @@ class AudioClassificationCollator:
         self.max_samples = self._kept_samples(feature_extractor, feature_extractor_kwargs) if decode_only_kept else None
 
     @staticmethod
-    def _kept_samples(feature_extractor, kwargs) -> Optional[int]:
+    def _kept_samples(feature_extractor, kwargs) -> int | None:
         """Samples a truncating AudioMAE-style extractor keeps (``max_length`` frames); None when it keeps all."""
         if kwargs.get("long_audio", getattr(feature_extractor, "long_audio", None)) != "truncate":
             return None
@@ -124,10 +123,10 @@ class AudioClassificationCollator:
         return f"<batch row {position}>"
 
     @property
-    def _crop_samples(self) -> Optional[int]:
+    def _crop_samples(self) -> int | None:
         return None if self.max_seconds is None else int(round(self.max_seconds * self.quality.sampling_rate))
 
-    def _check(self, audio, clip_id, unknown_labels=()) -> Optional[np.ndarray]:
+    def _check(self, audio, clip_id, unknown_labels=()) -> np.ndarray | None:
         """Quality check (and decode) one clip; in training with ``max_seconds``, only a random crop of it."""
         size = self._crop_samples
         if size is None or self.quality.mode == "eval":
@@ -144,7 +143,7 @@ class AudioClassificationCollator:
             wave = wave[start : start + size]
         return wave
 
-    def _read_clip(self, audio, clip_id, unknown_labels=()) -> Optional[np.ndarray]:
+    def _read_clip(self, audio, clip_id, unknown_labels=()) -> np.ndarray | None:
         """One clip's waveform (None: rejected by the policy); in training with ``max_seconds``, a random crop."""
         if isinstance(audio, dict) and audio.get("checked"):  # AudioQualityPolicy.filter_dataset did it
             wave = audio["array"]
@@ -280,9 +279,9 @@ class HEARPretrainingCollator(AudioClassificationCollator):
         self,
         feature_extractor,
         teacher=None,
-        max_seconds: Optional[float] = 6.0,
+        max_seconds: float | None = 6.0,
         random_crop: bool = True,
-        seed: Optional[int] = None,
+        seed: int | None = None,
         **kwargs,
     ):
         kwargs.setdefault("return_power_spectrum", False)  # stages 1-2 read only the log-Mel frames
@@ -296,7 +295,7 @@ class HEARPretrainingCollator(AudioClassificationCollator):
         hop = getattr(feature_extractor, "hop_length", 160)
         self.token_samples = 2 * hop  # crops start on token boundaries so precomputed features stay aligned
 
-    def _read_clip(self, audio, clip_id, unknown_labels=()) -> Optional[np.ndarray]:
+    def _read_clip(self, audio, clip_id, unknown_labels=()) -> np.ndarray | None:
         # the whole clip (pre-training has no labels to check): __call__ crops it on a token boundary
         if isinstance(audio, dict) and audio.get("checked"):
             return audio["array"]

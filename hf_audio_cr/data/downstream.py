@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import Optional, Union
 
 import datasets
 import numpy as np
@@ -21,11 +20,10 @@ import soundfile as sf
 from datasets import Audio, ClassLabel, DatasetDict
 
 from ..paths import check_local_or_hub, require_folder
-
 from .quality import with_safe_audio
 from .tasks import DOWNSTREAM_TASKS
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 # ESC-50 classes by `target` (0-49), as in the dataset's meta/esc50.csv.
 ESC50_CLASSES = (
@@ -62,7 +60,7 @@ def _finish(dataset_dict: DatasetDict, sampling_rate: int) -> DatasetDict:
     return with_safe_audio(dataset_dict, sampling_rate)
 
 
-def _load_files(path: PathLike, revision: Optional[str], data_files=None, split=None, cache_dir=None):
+def _load_files(path: PathLike, revision: str | None, data_files=None, split=None, cache_dir=None):
     """Hub id, local folder (Hub snapshot or folder of parquet files) or parquet files -> DatasetDict."""
     path = os.fspath(path)
     if data_files is not None or os.path.isfile(path):
@@ -74,10 +72,10 @@ def _load_files(path: PathLike, revision: Optional[str], data_files=None, split=
 # ----- ESC-50 -------------------------------------------------------------------------------------------------
 def load_esc50(
     path: PathLike = ESC50_HUB_ID,
-    revision: Optional[str] = None,
+    revision: str | None = None,
     sampling_rate: int = 16000,
     data_files=None,
-    cache_dir: Optional[str] = None,
+    cache_dir: str | None = None,
 ) -> DatasetDict:
     """ESC-50 (2,000 five-second clips, 50 classes, folds 1-5) as ``DatasetDict(train=...)``.
 
@@ -118,7 +116,7 @@ def load_esc50(
     return _finish(DatasetDict(train=dataset), sampling_rate)
 
 
-def esc50_folds(dataset: Union[DatasetDict, datasets.Dataset], test_fold: int) -> DatasetDict:
+def esc50_folds(dataset: DatasetDict | datasets.Dataset, test_fold: int) -> DatasetDict:
     """One split of ESC-50's 5-fold cross-validation: ``train`` = the other four folds, ``test`` = ``test_fold``."""
     if isinstance(dataset, DatasetDict):
         dataset = dataset["train"]
@@ -130,14 +128,14 @@ def esc50_folds(dataset: Union[DatasetDict, datasets.Dataset], test_fold: int) -
     )
 
 
-def esc50_cross_validation(dataset: Union[DatasetDict, datasets.Dataset], test_folds=(1, 2, 3, 4, 5)) -> list:
+def esc50_cross_validation(dataset: DatasetDict | datasets.Dataset, test_folds=(1, 2, 3, 4, 5)) -> list:
     """The ``(test_fold, DatasetDict(train, test))`` splits of ESC-50's 5-fold protocol (all five by default);
     report the mean accuracy over them."""
     return [(fold, esc50_folds(dataset, fold)) for fold in test_folds]
 
 
 # ----- Speech Commands ----------------------------------------------------------------------------------------
-def _speech_commands_classes(version: int, num_classes: Optional[int]) -> tuple:
+def _speech_commands_classes(version: int, num_classes: int | None) -> tuple:
     if version not in (1, 2):
         raise ValueError(f"load_speech_commands(version={version}): version is 1 or 2.")
     num_classes = num_classes or (12 if version == 1 else 35)
@@ -148,7 +146,7 @@ def _speech_commands_classes(version: int, num_classes: Optional[int]) -> tuple:
     raise ValueError(f"load_speech_commands: num_classes={num_classes} is not a task for v{version} (12, or 35 for v2).")
 
 
-def _class_of_word(word: str, classes: tuple) -> Optional[str]:
+def _class_of_word(word: str, classes: tuple) -> str | None:
     if word in classes:
         return word
     if UNKNOWN in classes and word not in (SILENCE, BACKGROUND_NOISE):
@@ -222,10 +220,10 @@ def _speech_commands_from_parquet(dataset_dict: DatasetDict, classes: tuple) -> 
 def load_speech_commands(
     path: PathLike,
     version: int = 1,
-    num_classes: Optional[int] = None,
-    revision: Optional[str] = None,
+    num_classes: int | None = None,
+    revision: str | None = None,
     sampling_rate: int = 16000,
-    cache_dir: Optional[str] = None,
+    cache_dir: str | None = None,
 ) -> DatasetDict:
     """Speech Commands v1 / v2 as ``DatasetDict(train, validation, test)``.
 
@@ -249,7 +247,7 @@ def load_speech_commands(
 
 # ----- VoxCeleb1 ----------------------------------------------------------------------------------------------
 def load_voxceleb1(
-    path: PathLike, split_file: Optional[PathLike] = None, sampling_rate: int = 16000
+    path: PathLike, split_file: PathLike | None = None, sampling_rate: int = 16000
 ) -> DatasetDict:
     """VoxCeleb1 speaker identification (the ``iden_split.txt`` protocol: 1 train / 2 validation / 3 test).
 
@@ -298,7 +296,7 @@ def load_audiofolder(path: PathLike, sampling_rate: int = 16000, **kwargs) -> Da
 # ----- one entry point for HEAR's downstream tasks (scripts/finetune_hear.py) ---------------------------------------
 
 
-def load_downstream(task: str, data_path: Optional[str]) -> DatasetDict:
+def load_downstream(task: str, data_path: str | None) -> DatasetDict:
     """The set of ``task`` (one of ``DOWNSTREAM_TASKS``) through the loaders above (audio at 16 kHz, ``label``
     ClassLabel); only ESC-50 has a default source (the Hub's ``ashraq/esc50``)."""
     if task not in DOWNSTREAM_TASKS:
@@ -362,11 +360,11 @@ def write_fsdd_parquet(path: PathLike, output: PathLike = FSDD_PARQUET, row_grou
 
 
 def load_fsdd(
-    path: Optional[PathLike] = None,
+    path: PathLike | None = None,
     task: str = "digit",
-    validation_indices: Optional[tuple] = FSDD_VALIDATION_INDICES,
+    validation_indices: tuple | None = FSDD_VALIDATION_INDICES,
     sampling_rate: int = 16000,
-    cache_dir: Optional[str] = None,
+    cache_dir: str | None = None,
 ) -> DatasetDict:
     """The Free Spoken Digit Dataset as ``DatasetDict(train, validation, test)`` for ``task``:
     ``"digit"`` (10 classes, the Speech Commands analogue) or ``"speaker"`` (6 speakers, the VoxCeleb analogue).
@@ -399,7 +397,7 @@ def load_fsdd(
     return _finish(DatasetDict({name: dataset.select(rows) for name, rows in splits.items() if len(rows)}), sampling_rate)
 
 
-def fsdd_speaker_folds(dataset: Union[DatasetDict, datasets.Dataset], test_speaker: str) -> DatasetDict:
+def fsdd_speaker_folds(dataset: DatasetDict | datasets.Dataset, test_speaker: str) -> DatasetDict:
     """One fold of leave-one-speaker-out: ``test`` = every clip of ``test_speaker`` (all repetitions),
     ``train`` = every clip of the other five -- digit recognition on a voice never heard in training."""
     if isinstance(dataset, DatasetDict):
@@ -411,6 +409,6 @@ def fsdd_speaker_folds(dataset: Union[DatasetDict, datasets.Dataset], test_speak
     return DatasetDict(train=dataset.select(np.flatnonzero(speaker != held_out)), test=dataset.select(np.flatnonzero(speaker == held_out)))
 
 
-def fsdd_leave_one_speaker_out(dataset: Union[DatasetDict, datasets.Dataset]) -> list:
+def fsdd_leave_one_speaker_out(dataset: DatasetDict | datasets.Dataset) -> list:
     """The six ``(speaker, DatasetDict(train, test))`` folds of the digit task; report the mean over them."""
     return [(speaker, fsdd_speaker_folds(dataset, speaker)) for speaker in FSDD_SPEAKERS]

@@ -22,7 +22,7 @@ import logging
 import math
 import multiprocessing
 import os
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -87,7 +87,7 @@ def safe_decode(value: Any, audio_feature, clip_id: Any = None):
         return UnreadableAudio(clip_id, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
 
 
-def _stored_path(value: Any) -> Optional[str]:
+def _stored_path(value: Any) -> str | None:
     return value.get("path") if isinstance(value, dict) and "array" not in value else None
 
 
@@ -175,7 +175,7 @@ class AudioQualityPolicy:
         mode: str = "train",
         strict: bool = False,
         sampling_rate: int = 16000,
-        min_seconds: Optional[float] = None,
+        min_seconds: float | None = None,
         silence_threshold: float = 1e-5,
     ):
         if mode not in ("train", "eval"):
@@ -238,7 +238,7 @@ class AudioQualityPolicy:
 
     # ----- checking -------------------------------------------------------------------------------------
     def _to_channels_first(
-        self, audio: Any, sampling_rate: Optional[int], clip_id: Any, max_samples: Optional[int], start_seconds: float = 0.0
+        self, audio: Any, sampling_rate: int | None, clip_id: Any, max_samples: int | None, start_seconds: float = 0.0
     ):
         """-> (float32 array [channels, samples], rate, the source's rate) or None when the clip cannot be decoded."""
         if isinstance(audio, UnreadableAudio):
@@ -289,11 +289,11 @@ class AudioQualityPolicy:
         self,
         audio: Any,
         clip_id: Any = None,
-        sampling_rate: Optional[int] = None,
+        sampling_rate: int | None = None,
         unknown_labels=(),
-        max_samples: Optional[int] = None,
+        max_samples: int | None = None,
         start_seconds: float = 0.0,
-    ) -> Optional[np.ndarray]:
+    ) -> np.ndarray | None:
         """Return the clip as a mono float32 waveform at ``self.sampling_rate``, or ``None`` if it is skipped.
 
         ``audio`` may be a datasets ``AudioDecoder``, an :class:`UnreadableAudio` marker, a
@@ -313,7 +313,7 @@ class AudioQualityPolicy:
             self._bad("unknown_label", clip_id, f"MIDs not in the label set: {list(unknown_labels)}")
         return wave
 
-    def _vet(self, decoded, clip_id: Any, max_samples: Optional[int] = None) -> Optional[np.ndarray]:
+    def _vet(self, decoded, clip_id: Any, max_samples: int | None = None) -> np.ndarray | None:
         if decoded is None:
             return None
         wave, rate, source_rate = decoded

@@ -18,9 +18,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class SoundDirs:
     freedesktop: Path  # sound-theme-freedesktop: stereo theme sounds
 
     @classmethod
-    def debian(cls, root: str | Path = "/") -> "SoundDirs":
+    def debian(cls, root: str | Path = "/") -> SoundDirs:
         """Where the packages install their files, under ``root`` (``/`` for the installed packages)."""
         share = Path(root) / "usr" / "share"
         return cls(hydrogen=share / "hydrogen" / "data" / "drumkits" / "GMRockKit",
@@ -68,7 +68,7 @@ class SourceGroup:
 
     name: str
     package: str
-    rules: Tuple[Tuple[Path, str, Tuple[str, ...]], ...]
+    rules: tuple[tuple[Path, str, tuple[str, ...]], ...]
     max_event_seconds: float = 8.0
     exclude: frozenset = field(default_factory=frozenset)  # file names the globs match that are not this kind
 
@@ -78,7 +78,7 @@ _ASTERISK_NOT_SPEECH = frozenset(
     {"beep.wav", "beeperr.wav", "ascending-2tone.wav", "descending-2tone.wav", "tt-monkeys.wav"})
 
 
-def source_groups(dirs: Optional[SoundDirs] = None) -> Tuple[SourceGroup, ...]:
+def source_groups(dirs: SoundDirs | None = None) -> tuple[SourceGroup, ...]:
     """The labelled source groups, reading from ``dirs`` (default: the Debian install locations)."""
     dirs = SoundDirs.debian() if dirs is None else dirs
     kit, asterisk, alsa, freedesktop = dirs.hydrogen, dirs.asterisk, dirs.alsa, dirs.freedesktop
@@ -120,7 +120,7 @@ def source_groups(dirs: Optional[SoundDirs] = None) -> Tuple[SourceGroup, ...]:
 
 # More classes for evaluations that need them (the CR study): hand percussion from other hydrogen-data kits
 # and the TR-808 emulation kit as "Drum machine". Each group has >= 5 recordings, so every split gets one.
-def extra_source_groups(dirs: Optional[SoundDirs] = None) -> Tuple[SourceGroup, ...]:
+def extra_source_groups(dirs: SoundDirs | None = None) -> tuple[SourceGroup, ...]:
     """Six more classes from the other hydrogen-data kits (next to ``dirs.hydrogen``'s GMRockKit)."""
     kits = (SoundDirs.debian() if dirs is None else dirs).hydrogen.parent
     hand = kits / "Gimme A Hand 1.0"
@@ -140,11 +140,11 @@ def extra_source_groups(dirs: Optional[SoundDirs] = None) -> Tuple[SourceGroup, 
 class SourceRecording:
     path: Path
     group: str
-    labels: Tuple[str, ...]
+    labels: tuple[str, ...]
     max_event_seconds: float
 
 
-def audioset_class_names() -> Dict[str, str]:
+def audioset_class_names() -> dict[str, str]:
     """MID -> display name from the shipped ``class_labels_indices.csv``."""
     with open(_CLASS_CSV, newline="") as f:
         return {row["mid"]: row["display_name"] for row in csv.DictReader(f)}
@@ -165,8 +165,8 @@ def _check_packages_installed(groups: Sequence[SourceGroup]) -> None:
             "(the demo's --sounds_root) at a copy of the packages' files.")
 
 
-def discover_sources(groups: Optional[Sequence[SourceGroup]] = None,
-                     sound_dirs: Optional[SoundDirs] = None) -> List[SourceRecording]:
+def discover_sources(groups: Sequence[SourceGroup] | None = None,
+                     sound_dirs: SoundDirs | None = None) -> list[SourceRecording]:
     """All usable recordings of ``groups`` (default: ``source_groups(sound_dirs)``), sorted, with
     byte-identical duplicates collapsed (the freedesktop theme ships several sounds twice under different names)."""
     groups = source_groups(sound_dirs) if groups is None else groups
@@ -185,12 +185,12 @@ def discover_sources(groups: Optional[Sequence[SourceGroup]] = None,
     return sources
 
 
-def assign_sources_to_splits(sources: Sequence[SourceRecording], seed: int = 0) -> Dict[str, List[SourceRecording]]:
+def assign_sources_to_splits(sources: Sequence[SourceRecording], seed: int = 0) -> dict[str, list[SourceRecording]]:
     """Give every recording to exactly one split, per group, shuffled with ``seed``."""
-    by_group: Dict[str, List[SourceRecording]] = {}
+    by_group: dict[str, list[SourceRecording]] = {}
     for source in sources:
         by_group.setdefault(source.group, []).append(source)
-    splits: Dict[str, List[SourceRecording]] = {s: [] for s in SPLITS}
+    splits: dict[str, list[SourceRecording]] = {s: [] for s in SPLITS}
     for index, (name, members) in enumerate(sorted(by_group.items())):
         order = np.random.default_rng([seed, index]).permutation(len(members))
         members = [members[i] for i in order]
@@ -224,9 +224,9 @@ def _pink_noise(rng: np.random.Generator, num_samples: int) -> np.ndarray:
     return (noise / (noise.std() + 1e-12)).astype(np.float32)
 
 
-def synthesize_scene(sources: Sequence[SourceRecording], rng: np.random.Generator, cache: Dict[Path, np.ndarray],
+def synthesize_scene(sources: Sequence[SourceRecording], rng: np.random.Generator, cache: dict[Path, np.ndarray],
                      sampling_rate: int = 48000, scene_seconds: float = 10.0, max_events: int = 4,
-                     noise_dbfs: float = -50.0, max_repeats: int = 3) -> Tuple[np.ndarray, List[str], List[str]]:
+                     noise_dbfs: float = -50.0, max_repeats: int = 3) -> tuple[np.ndarray, list[str], list[str]]:
     """One scene: 1..max_events sources from distinct groups, each heard 1..max_repeats times (a drummer
     hits more than once) at random offsets and gains (-20..-3 dB peak), over pink noise at ``noise_dbfs``
     RMS. Returns (waveform, labels, source file names)."""
@@ -259,10 +259,10 @@ def synthesize_scene(sources: Sequence[SourceRecording], rng: np.random.Generato
     return scene, labels, used
 
 
-def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = None, seed: int = 0,
+def build_embedded_audioset(output_dir, num_scenes: dict[str, int] | None = None, seed: int = 0,
                             sampling_rate: int = 48000, scene_seconds: float = 10.0,
                             max_events: int = 4, progress: bool = False,
-                            sound_dirs: Optional[SoundDirs] = None, extended: bool = False) -> Dict[str, str]:
+                            sound_dirs: SoundDirs | None = None, extended: bool = False) -> dict[str, str]:
     """Write ``{output_dir}/{split}.parquet`` for train/validation/test plus ``metadata.json``
     (which recordings went to which split, the classes, the seed) and return split -> parquet path.
 
@@ -292,7 +292,7 @@ def build_embedded_audioset(output_dir, num_scenes: Optional[Dict[str, int]] = N
     assignment = assign_sources_to_splits(discover_sources(groups), seed=seed)
     paths, metadata = {}, {"seed": seed, "sampling_rate": sampling_rate, "scene_seconds": scene_seconds,
                            "extended": extended, "splits": {}}
-    cache: Dict[Path, np.ndarray] = {}
+    cache: dict[Path, np.ndarray] = {}
     for split_index, split in enumerate(SPLITS):
         if split not in num_scenes:
             continue

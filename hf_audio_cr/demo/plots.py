@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 
@@ -13,7 +12,7 @@ plt = agg_pyplot("The demo's plots")
 COLORS = {"baseline": "tab:gray", "cr": "tab:blue"}
 
 
-def plot_training_curves(histories: Dict[str, List[dict]], path) -> Path:
+def plot_training_curves(histories: dict[str, list[dict]], path) -> Path:
     """``histories``: run name (``"cr/seed0"``) -> ``Trainer.state.log_history``. Left: training loss;
     right: validation mAP, both against the optimizer step."""
     fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -36,7 +35,7 @@ def plot_training_curves(histories: Dict[str, List[dict]], path) -> Path:
     return Path(path)
 
 
-def plot_comparison(test_map: Dict[str, List[float]], path) -> Path:
+def plot_comparison(test_map: dict[str, list[float]], path) -> Path:
     """Bar chart of test mAP per method (mean, with the seeds as dots and ± sample std when several)."""
     fig, ax = plt.subplots(figsize=(4.5, 3.8))
     names = list(test_map)

@@ -19,7 +19,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -86,7 +85,7 @@ class DemoArguments:
         "help": "Init std. From scratch, 0.02 (ViT's) leaves patch content ~10x below the fixed sin-cos positions "
                 "and a tiny model barely moves in a few hundred steps; 0.2 learns within the demo budget."})
     label_set: str = field(default="556", metadata={"help": "Training label set (evaluation uses the standard 527)."})
-    tag_audio: List[str] = field(default_factory=list, metadata={
+    tag_audio: list[str] = field(default_factory=list, metadata={
         "help": "Recordings to tag with the saved model (default: a held-out LibriSpeech clip and a held-out drum hit)."})
     num_threads: int = field(default=1, metadata={
         "help": "torch CPU threads (the study's 1: on a shared 2-core machine 2 threads measured 4x slower per step)."})
@@ -119,7 +118,7 @@ def feature_extractor(args: DemoArguments):
     return AudioMAEFeatureExtractor(max_length=frames(args), window_hop=frames(args) // 2)
 
 
-def build_data(args: DemoArguments, data_dir: Path) -> Dict[str, str]:
+def build_data(args: DemoArguments, data_dir: Path) -> dict[str, str]:
     """The embedded set (the pretraining pool is the end of the train split), rebuilt only when the requested
     scenes, length or seed changed."""
     from .embedded import SoundDirs, build_embedded_audioset
@@ -138,7 +137,7 @@ def build_data(args: DemoArguments, data_dir: Path) -> Dict[str, str]:
                                    sound_dirs=SoundDirs.debian(args.sounds_root))
 
 
-def compute_features(args: DemoArguments, data: Dict[str, str]) -> Dict[str, list]:
+def compute_features(args: DemoArguments, data: dict[str, str]) -> dict[str, list]:
     """Each split read back through ``load_audioset`` and turned into fbanks by the package's collator, once;
     the train split is cut into the labeled scenes and the pretraining pool.
 
@@ -175,15 +174,15 @@ def compute_features(args: DemoArguments, data: Dict[str, str]) -> Dict[str, lis
     return features
 
 
-def train_one(args: DemoArguments, method: str, seed: int, features: Dict[str, list], run_dir: Path,
-              init_from: Optional[Path] = None) -> dict:
+def train_one(args: DemoArguments, method: str, seed: int, features: dict[str, list], run_dir: Path,
+              init_from: Path | None = None) -> dict:
     """Train one model with ``CRTrainer`` (from ``init_from``, a saved model folder, when given); return its
     history and validation/test metrics. ``method="pretrain"``: λ = 0 on the pool."""
     import torch
     from transformers import set_seed
 
-    from ..models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEForAudioClassification
     from ..data.audioset import audioset_id2label
+    from ..models.cr_audiomae import CRAudioMAEConfig, CRAudioMAEForAudioClassification
     from ..training.cr_trainer import CRTrainer, CRTrainingArguments
     from ..training.metrics import audioset_compute_metrics
 
@@ -231,7 +230,7 @@ def train_one(args: DemoArguments, method: str, seed: int, features: Dict[str, l
             "log_history": trainer.state.log_history}
 
 
-def summarize(runs: List[dict]) -> Dict[str, dict]:
+def summarize(runs: list[dict]) -> dict[str, dict]:
     """Per method: mean ± sample std over seeds of test and best-validation mAP; ``"cr - baseline"``: the
     paired difference (same seed) ± its standard error, std(d, ddof=1) / sqrt(n), as in the CR study."""
 
@@ -251,11 +250,11 @@ def summarize(runs: List[dict]) -> Dict[str, dict]:
     return summary
 
 
-def _pm(mean: float, error: Optional[float], sign: str = "") -> str:
+def _pm(mean: float, error: float | None, sign: str = "") -> str:
     return f"{mean:{sign}.4f}" + (f" ± {error:.4f}" if error is not None else "")
 
 
-def format_table(summary: Dict[str, dict], args: DemoArguments, pretrain: Optional[dict] = None) -> str:
+def format_table(summary: dict[str, dict], args: DemoArguments, pretrain: dict | None = None) -> str:
     start = "pretrained" if pretrain else "scratch"
     names = {"baseline": f"baseline (λ=0, {start})",
              "cr": f"CR (λ={args.cr_weight:g}, {args.num_views} views, {start})"}
@@ -273,7 +272,7 @@ def format_table(summary: Dict[str, dict], args: DemoArguments, pretrain: Option
     return "\n".join(lines)
 
 
-def verdict(summary: Dict[str, dict], args: DemoArguments, pretrain: Optional[dict] = None) -> List[str]:
+def verdict(summary: dict[str, dict], args: DemoArguments, pretrain: dict | None = None) -> list[str]:
     """What this run shows and what it does not, in words, from its own numbers (2 SE as the threshold)."""
     d = summary["cr - baseline"]["test"]
     n, delta, se = d["seeds"], d["mean"], d["se_paired"]
@@ -304,7 +303,7 @@ def verdict(summary: Dict[str, dict], args: DemoArguments, pretrain: Optional[di
     ]
 
 
-def default_tag_audio(data_dir: Path) -> List[str]:
+def default_tag_audio(data_dir: Path) -> list[str]:
     """A real recording no model saw (LibriSpeech, outside every split) and a test-split drum hit."""
     meta = json.loads((data_dir / "metadata.json").read_text())
     hits = [p for p in meta["splits"]["test"]["source_recordings"] if "/hydrogen/" in p]
@@ -322,7 +321,7 @@ def write_hub_folder(run: dict, output: Path) -> Path:
         eval_file=str(Path(run["model_dir"]) / "eval_results.json"), dataset=DEMO_DATASET, dry_run=True))
 
 
-def tag_in_fresh_process(model_dir: Path, audio: List[str], top_k: int = 5) -> List[dict]:
+def tag_in_fresh_process(model_dir: Path, audio: list[str], top_k: int = 5) -> list[dict]:
     """Run ``tag_audio.py`` as a plain script in a new interpreter: only transformers + the folder's code."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
     # The child runs inside the model folder (so nothing of the caller's working directory is importable), so

@@ -26,7 +26,6 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -69,11 +68,11 @@ class StudyArguments:
     """Command-line arguments of ``scripts/reproduce_cr.py``."""
 
     output_dir: str = field(default="outputs/cr_study", metadata={"help": "Data, runs, results.json/.md/.png."})
-    data_dir: Optional[str] = field(default=None, metadata={
+    data_dir: str | None = field(default=None, metadata={
         "help": "Where the embedded scenes are written (default: OUTPUT_DIR/scenes_data); reused when they match."})
     quick: bool = field(default=False, metadata={"help": f"A tiny end-to-end pass (seconds per run): {QUICK}."})
-    tasks: List[str] = field(default_factory=lambda: ["scenes", "fsdd"], metadata={"help": "scenes and/or fsdd."})
-    settings: List[str] = field(default_factory=list, metadata={"help": "Only these settings (default: all)."})
+    tasks: list[str] = field(default_factory=lambda: ["scenes", "fsdd"], metadata={"help": "scenes and/or fsdd."})
+    settings: list[str] = field(default_factory=list, metadata={"help": "Only these settings (default: all)."})
     seeds: int = field(default=3, metadata={"help": "Seeds per setting (>= 2 for a standard error)."})
     seed: int = field(default=0, metadata={"help": "First seed."})
     data_seed: int = field(default=0, metadata={"help": "Seed of the embedded scenes and their source split."})
@@ -131,16 +130,16 @@ class StudyArguments:
 
 # ------------------------------------------------------------------------------------------------ data
 
-def scene_features(args: StudyArguments, data_dir: Path) -> Dict[str, list]:
+def scene_features(args: StudyArguments, data_dir: Path) -> dict[str, list]:
     """Embedded scenes (extended classes) -> fbank rows ``{"input_values", "labels"}`` per split, computed once:
     every augmentation acts on features inside the trainer."""
     from tqdm.auto import tqdm
 
-    from ..models.cr_audiomae import AudioMAEFeatureExtractor
     from ..data.audioset import load_audioset
     from ..data.collate import AudioClassificationCollator
     from ..data.quality import AudioQualityPolicy
     from ..demo.embedded import build_embedded_audioset
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor
 
     counts = {"train": args.labeled_scenes + args.pool_scenes, "validation": args.validation_scenes,
               "test": args.test_scenes}
@@ -177,12 +176,12 @@ def _collate_rows(collator, rows) -> list:
     return [{"input_values": x, "labels": y} for x, y in zip(batch["input_values"], batch["labels"])]
 
 
-def fsdd_features(args: StudyArguments) -> Dict[str, list]:
+def fsdd_features(args: StudyArguments) -> dict[str, list]:
     """The shipped FSDD (digit task) -> fbank rows ``{"input_values", "labels"}`` (class ids)."""
-    from ..models.cr_audiomae import AudioMAEFeatureExtractor
     from ..data.collate import AudioClassificationCollator
-    from ..data.quality import AudioQualityPolicy
     from ..data.downstream import load_fsdd
+    from ..data.quality import AudioQualityPolicy
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor
 
     splits = load_fsdd(task="digit")
     limits = {"train": args.fsdd_train_clips, "validation": args.fsdd_eval_clips, "test": args.fsdd_eval_clips}
@@ -205,8 +204,8 @@ def fsdd_features(args: StudyArguments) -> Dict[str, list]:
 # ------------------------------------------------------------------------------------------------ runs
 
 def _config(args: StudyArguments, task: str, frames: int):
-    from ..models.cr_audiomae import CRAudioMAEConfig
     from ..data.audioset import audioset_id2label
+    from ..models.cr_audiomae import CRAudioMAEConfig
 
     if task == "fsdd":
         id2label = {i: str(i) for i in range(10)}
@@ -228,7 +227,7 @@ def scored_columns(rows: list) -> np.ndarray:
     return np.flatnonzero(labels.max(axis=0) > 0)
 
 
-def prediction_spread(logits: np.ndarray, task: str, columns: Optional[np.ndarray] = None) -> dict:
+def prediction_spread(logits: np.ndarray, task: str, columns: np.ndarray | None = None) -> dict:
     """Collapse diagnostics on clean inputs: per-class std across clips of probabilities and logits, mean over
     the scored classes (FSDD: all 10). Near 0: the model answers the same whatever the clip."""
     if task == "fsdd":
@@ -240,7 +239,7 @@ def prediction_spread(logits: np.ndarray, task: str, columns: Optional[np.ndarra
     return {"prob_std": float(probs.std(axis=0).mean()), "logit_std": float(logits.std(axis=0).mean())}
 
 
-def train_run(args: StudyArguments, task: str, name: str, spec: dict, seed: int, data: Dict[str, list],
+def train_run(args: StudyArguments, task: str, name: str, spec: dict, seed: int, data: dict[str, list],
               run_dir: Path) -> dict:
     """One training run with ``CRTrainer`` (``SemiSupervisedCRTrainer`` for Eq. 7); validation picks the
     checkpoint, then the test split is scored once."""
@@ -324,7 +323,7 @@ def _fingerprint(args: StudyArguments) -> str:
     return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def plan(args: StudyArguments) -> List[tuple]:
+def plan(args: StudyArguments) -> list[tuple]:
     """(task, setting, spec, seed) in run order; pretraining first so the pretrained settings can start from it."""
     runs = []
     for seed in range(args.seed, args.seed + args.seeds):
@@ -338,7 +337,7 @@ def plan(args: StudyArguments) -> List[tuple]:
     return runs
 
 
-def summarize(runs: List[dict]) -> Dict[str, dict]:
+def summarize(runs: list[dict]) -> dict[str, dict]:
     summary = {}
     for name in dict.fromkeys(r["setting"] for r in runs):
         group = [r for r in runs if r["setting"] == name]
@@ -352,7 +351,7 @@ def summarize(runs: List[dict]) -> Dict[str, dict]:
     return summary
 
 
-def paired_difference(runs: List[dict], setting: str, reference: str, key: str = "test") -> Optional[dict]:
+def paired_difference(runs: list[dict], setting: str, reference: str, key: str = "test") -> dict | None:
     """Mean over seeds of (setting - reference) on the same seed, its standard error std(d, ddof=1)/sqrt(n),
     and the unpaired (Welch) standard error for comparison."""
     a = {r["seed"]: r[key] for r in runs if r["setting"] == setting}
@@ -375,7 +374,7 @@ def _pm(mean, std, digits=3):
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
 
 
-def format_tables(summary: Dict[str, dict], differences: List[dict], selection: dict) -> str:
+def format_tables(summary: dict[str, dict], differences: list[dict], selection: dict) -> str:
     lines = ["| setting | task (metric) | seeds | val (best) | test | train − val | test prob std | final L_CR | view agreement |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, s in summary.items():
@@ -397,7 +396,7 @@ def format_tables(summary: Dict[str, dict], differences: List[dict], selection: 
     return "\n".join(lines)
 
 
-def plot_results(summary: Dict[str, dict], runs: List[dict], path: Path) -> Path:
+def plot_results(summary: dict[str, dict], runs: list[dict], path: Path) -> Path:
     from ..extras import agg_pyplot
 
     plt = agg_pyplot("The CR study's plots")
@@ -428,7 +427,7 @@ def plot_results(summary: Dict[str, dict], runs: List[dict], path: Path) -> Path
     return path
 
 
-def plot_diagnostics(runs: List[dict], path: Path) -> Path:
+def plot_diagnostics(runs: list[dict], path: Path) -> Path:
     """Training curves averaged over seeds: supervised loss, L_CR, prediction std across the batch's clips and
     view agreement, against the step, for every setting."""
     from ..extras import agg_pyplot
@@ -470,7 +469,7 @@ def run_study(args: StudyArguments) -> dict:
                 finished[(record["setting"], record["seed"])] = record
     data = {}  # features of a task, computed on its first unfinished run (a rerun of a finished study needs none)
 
-    def task_data(task: str) -> Dict[str, list]:
+    def task_data(task: str) -> dict[str, list]:
         if task not in data:
             data[task] = (scene_features(args, Path(args.data_dir) if args.data_dir else output / "scenes_data")
                           if task == "scenes" else fsdd_features(args))

@@ -29,7 +29,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -71,9 +70,9 @@ class HEARStudyArguments:
     crop_seconds: float = field(default=1.28, metadata={"help": "Random crop of each pool clip for stages 1-2 (paper: 6 s)."})
     min_seconds: float = field(default=0.2, metadata={"help": "Pool clips shorter than this are skipped and counted "
                                                               "(paper: 1 s; FSDD digits are 0.14-2.3 s long)."})
-    pool_limit: Optional[int] = field(default=None, metadata={"help": "Use only the first N Debian recordings (tests)."})
+    pool_limit: int | None = field(default=None, metadata={"help": "Use only the first N Debian recordings (tests)."})
     # stage 0: teacher
-    teacher_scenes: List[int] = field(default_factory=lambda: [240, 60, 60], metadata={"help": "Embedded train/validation/test scenes."})
+    teacher_scenes: list[int] = field(default_factory=lambda: [240, 60, 60], metadata={"help": "Embedded train/validation/test scenes."})
     teacher_seconds: float = field(default=2.56, metadata={"help": "Scene length = the teacher's input window."})
     teacher_steps: int = field(default=200, metadata={"help": "Teacher training steps (batch 16)."})
     # stage 1: tokenizer
@@ -84,7 +83,7 @@ class HEARStudyArguments:
     tokenizer_learning_rate: float = field(default=1e-3, metadata={"help": "Peak lr (paper: 3e-4 over 540k steps)."})
     # Our choice beyond the paper: its 0.1 collapses the argmax codes here; gamma = 0.05 V gives the squared term
     # the gradient wav2vec 2.0's diversity loss (weight 0.1) has near uniform (README "Stage 1 alone").
-    diversity_weight: Optional[float] = field(default=None, metadata={"help": "gamma of Eq. 1, codebook diversity "
+    diversity_weight: float | None = field(default=None, metadata={"help": "gamma of Eq. 1, codebook diversity "
                                                                             "(paper: 0.1; None: 0.05 * codebook_size)."})
     gumbel_anneal_fraction: float = field(default=0.5, metadata={"help": "Share of the stage-1 steps over which the Gumbel "
                                                                         "temperature falls 2.0 -> 0.5 (paper: 277k of 540k)."})
@@ -95,17 +94,17 @@ class HEARStudyArguments:
     mam_learning_rate: float = field(default=1e-3, metadata={"help": "Peak lr (paper: 5e-4 over 450k steps)."})
     pretrain_batch_size: int = field(default=32, metadata={"help": "Batch of stages 1-2 (paper: 64 / 128)."})
     # stage 3: Table IV
-    learning_rates: List[float] = field(default_factory=lambda: [5e-4, 2e-3], metadata={"help": "Fine-tuning lr grid (chosen on validation)."})
+    learning_rates: list[float] = field(default_factory=lambda: [5e-4, 2e-3], metadata={"help": "Fine-tuning lr grid (chosen on validation)."})
     batch_size: int = field(default=32, metadata={"help": "Fine-tuning batch (Table II, GSC: 64)."})
     epochs: int = field(default=5, metadata={"help": "Fine-tuning epochs, all labels (Table II, GSC: 30)."})
     low_label_fraction: float = field(default=0.1, metadata={"help": "Share of training labels in the low-label regime."})
     low_label_epochs: int = field(default=20, metadata={"help": "Epochs in the low-label regime."})
-    fsdd_train_indices: List[int] = field(default_factory=lambda: list(range(10, 50)), metadata={"help": "FSDD repetitions used for training."})
-    fsdd_validation_indices: List[int] = field(default_factory=lambda: list(range(5, 10)), metadata={"help": "Repetitions for validation."})
-    fsdd_test_indices: List[int] = field(default_factory=lambda: list(range(0, 5)), metadata={"help": "The official test repetitions."})
-    tasks: List[str] = field(default_factory=lambda: list(TASKS), metadata={"help": f"FSDD tasks to fine-tune, of {TASKS}."})
-    settings: List[str] = field(default_factory=lambda: list(SETTINGS), metadata={"help": f"Table IV settings, of {SETTINGS}."})
-    regimes: List[str] = field(default_factory=lambda: list(REGIMES), metadata={"help": f"Label regimes, of {REGIMES}."})
+    fsdd_train_indices: list[int] = field(default_factory=lambda: list(range(10, 50)), metadata={"help": "FSDD repetitions used for training."})
+    fsdd_validation_indices: list[int] = field(default_factory=lambda: list(range(5, 10)), metadata={"help": "Repetitions for validation."})
+    fsdd_test_indices: list[int] = field(default_factory=lambda: list(range(0, 5)), metadata={"help": "The official test repetitions."})
+    tasks: list[str] = field(default_factory=lambda: list(TASKS), metadata={"help": f"FSDD tasks to fine-tune, of {TASKS}."})
+    settings: list[str] = field(default_factory=lambda: list(SETTINGS), metadata={"help": f"Table IV settings, of {SETTINGS}."})
+    regimes: list[str] = field(default_factory=lambda: list(REGIMES), metadata={"help": f"Label regimes, of {REGIMES}."})
     publish: bool = field(default=True, metadata={"help": "Write the best Base digit model as a Hub-ready folder."})
 
     def __post_init__(self):
@@ -141,7 +140,7 @@ class HEARStudyArguments:
 # ----------------------------------------------------------------------------------------------------------------
 # Pre-training pool
 # ----------------------------------------------------------------------------------------------------------------
-def collect_pool_files(limit: Optional[int] = None, min_seconds: float = 0.0) -> tuple:
+def collect_pool_files(limit: int | None = None, min_seconds: float = 0.0) -> tuple:
     """Unique real recordings under :data:`POOL_FOLDERS` -> ``([(path, source, seconds)], skipped counts)``.
 
     Symlinked prompt folders (``en`` -> ``en_US_f_Allison``) and byte-identical copies are counted once."""
@@ -196,7 +195,7 @@ def build_pool(args: HEARStudyArguments, fsdd_train, fsdd_minutes: float) -> tup
     fsdd = fsdd.add_column("source", ["fsdd-train"] * len(fsdd)).cast(features)
     # decoded per row like every loader of the data package (bad files: counted markers, not crashes)
     pool = with_safe_audio(datasets.concatenate_datasets([debian, fsdd]), 16000)
-    by_source: Dict[str, dict] = {}
+    by_source: dict[str, dict] = {}
     for _, source, seconds in files:
         entry = by_source.setdefault(source, {"clips": 0, "minutes": 0.0})
         entry["clips"] += 1
@@ -217,11 +216,11 @@ def train_teacher(args: HEARStudyArguments, output: Path) -> tuple:
     """A small CR-AudioMAE trained on the embedded AudioSet-style scenes -> (``CRAudioMAETeacher``, summary)."""
     from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
 
-    from ..models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
     from ..data.audioset import audioset_id2label, load_audioset
     from ..data.collate import AudioClassificationCollator
     from ..data.quality import AudioQualityPolicy
     from ..demo.embedded import build_embedded_audioset
+    from ..models.cr_audiomae import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
     from ..training.hear_teachers import CRAudioMAETeacher
     from ..training.metrics import audioset_compute_metrics
 
@@ -279,11 +278,12 @@ def _last_logged(log_history: list, key: str):
 
 
 def train_tokenizer(args: HEARStudyArguments, pool, teacher, output: Path) -> tuple:
-    from ..models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
+    from transformers import set_seed
+
     from ..data.collate import HEARPretrainingCollator
     from ..data.quality import AudioQualityPolicy
+    from ..models.hear import HEARFeatureExtractor, HEARTokenizerConfig, HEARTokenizerModel
     from ..training.hear_trainers import HEARTokenizerTrainer, HEARTokenizerTrainingArguments
-    from transformers import set_seed
 
     set_seed(args.seed)
     h = args.tokenizer_hidden_size
@@ -343,11 +343,12 @@ def codebook_usage(tokenizer, clips: list, batch_size: int = 64) -> dict:
 
 
 def pretrain_acoustic_model(args: HEARStudyArguments, pool, tokenizer, output: Path) -> tuple:
-    from ..models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling
+    from transformers import set_seed
+
     from ..data.collate import HEARPretrainingCollator
     from ..data.quality import AudioQualityPolicy
+    from ..models.hear import HEARConfig, HEARFeatureExtractor, HEARForMaskedAcousticModeling
     from ..training.hear_trainers import HEARMAMTrainer, HEARMAMTrainingArguments
-    from transformers import set_seed
 
     set_seed(args.seed)
     model = HEARForMaskedAcousticModeling(HEARConfig(**args.acoustic_config(), tokenizer_config=tokenizer.config.to_dict()))
@@ -379,9 +380,9 @@ def fsdd_features(args: HEARStudyArguments) -> dict:
 
     ``HEARFeatureExtractor`` is deterministic, so each clip is featurised once; the evaluation quality policy
     raises on a bad clip instead of shrinking a split."""
-    from ..models.hear import HEARFeatureExtractor
     from ..data.downstream import load_fsdd
     from ..data.quality import AudioQualityPolicy
+    from ..models.hear import HEARFeatureExtractor
 
     fsdd = load_fsdd(validation_indices=args.fsdd_validation_indices)
     extractor, policy = HEARFeatureExtractor(), AudioQualityPolicy(mode="eval")
@@ -549,7 +550,7 @@ def score_test(spec: dict) -> float:
     return accuracy
 
 
-def _best_epoch(log_history: list) -> Optional[float]:
+def _best_epoch(log_history: list) -> float | None:
     evals = [e for e in log_history if "eval_accuracy" in e]
     return max(evals, key=lambda e: e["eval_accuracy"])["epoch"] if evals else None
 

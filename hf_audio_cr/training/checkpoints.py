@@ -16,7 +16,6 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import List, Optional, Union
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -29,7 +28,7 @@ TRAINER_STATE = "trainer_state.json"
 TORCH_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth", "training_args.bin")
 
 
-def _safetensors_problem(path: Path) -> Optional[str]:
+def _safetensors_problem(path: Path) -> str | None:
     size = path.stat().st_size
     if size < 8:
         return f"{path.name} is {size} bytes (no safetensors header)"
@@ -47,7 +46,7 @@ def _safetensors_problem(path: Path) -> Optional[str]:
     return None
 
 
-def _torch_zip_problem(path: Path) -> Optional[str]:
+def _torch_zip_problem(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:  # reads the central directory at the end of the file
             archive.infolist()
@@ -56,7 +55,7 @@ def _torch_zip_problem(path: Path) -> Optional[str]:
     return None
 
 
-def checkpoint_problems(checkpoint: Union[str, os.PathLike]) -> List[str]:
+def checkpoint_problems(checkpoint: str | os.PathLike) -> list[str]:
     """Why ``checkpoint`` cannot be resumed from (an empty list when it is complete)."""
     folder = Path(checkpoint)
     if not folder.is_dir():
@@ -82,7 +81,7 @@ def checkpoint_problems(checkpoint: Union[str, os.PathLike]) -> List[str]:
     return problems
 
 
-def list_checkpoints(output_dir: Union[str, os.PathLike]) -> List[Path]:
+def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """``checkpoint-N`` folders of ``output_dir``, oldest first."""
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
@@ -91,7 +90,7 @@ def list_checkpoints(output_dir: Union[str, os.PathLike]) -> List[Path]:
     return [p for _, p in sorted(found)]
 
 
-def last_complete_checkpoint(output_dir: Union[str, os.PathLike], before: Optional[int] = None) -> Optional[str]:
+def last_complete_checkpoint(output_dir: str | os.PathLike, before: int | None = None) -> str | None:
     """The newest complete ``checkpoint-N`` in ``output_dir`` (with ``N <= before`` when given), or None.
     Incomplete newer ones are reported with a warning naming what is wrong."""
     for folder in reversed(list_checkpoints(output_dir)):
@@ -104,7 +103,7 @@ def last_complete_checkpoint(output_dir: Union[str, os.PathLike], before: Option
     return None
 
 
-def resolve_resume_checkpoint(resume_from_checkpoint, output_dir) -> Optional[str]:
+def resolve_resume_checkpoint(resume_from_checkpoint, output_dir) -> str | None:
     """Turn ``--resume_from_checkpoint`` into a complete checkpoint folder for ``Trainer.train``.
 
     ``None``/``False``/``""`` -> no resume. ``True``/``"true"``/``"last"`` -> the newest complete

@@ -6,6 +6,7 @@ optimizer's parameter groups (layer-wise lr decay) and, for two streams, the unl
 """
 import math
 import re
+
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, RandomSampler
@@ -18,8 +19,8 @@ from .cr_config import SPEC_AUGMENT_FILLS, UNLABELED_AUGMENTATIONS, CRTrainingAr
 from .distributed import PerRankSeedCallback
 from .loss_terms import LossTermsMixin
 from .losses import MULTI_LABEL, SINGLE_LABEL, consistency_loss_for
-from .stream_resume import StreamResumeMixin
 from .sampling import AudiosetWeightedSampler, AudiosetWeightedStream, audioset_sample_weights
+from .stream_resume import StreamResumeMixin
 
 # AudioMAEFeatureExtractor's AudioSet statistics, used when the trainer is given no feature extractor
 AUDIOSET_FBANK_MEAN, AUDIOSET_FBANK_STD = -4.2677393, 4.5689974

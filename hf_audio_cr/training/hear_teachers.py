@@ -90,7 +90,7 @@ class HEARTeacher(nn.Module):
     frame_offset: float
     hidden_size: int
 
-    def input_processor(self) -> "TeacherInputProcessor":
+    def input_processor(self) -> TeacherInputProcessor:
         """The waveforms -> teacher inputs step alone (no model inside), for data collators and workers."""
         raise NotImplementedError
 
@@ -182,7 +182,7 @@ class ASTTeacher(_KaldiPatchTeacher):
         self.frequency_patches = (config.num_mel_bins - config.patch_size) // config.frequency_stride + 1
         self._setup_timing()
 
-    def input_processor(self) -> "TeacherInputProcessor":
+    def input_processor(self) -> TeacherInputProcessor:
         return TeacherInputProcessor(self.feature_extractor, self.sampling_rate)
 
     def frame_features(self, input_values: torch.Tensor) -> torch.Tensor:
@@ -216,7 +216,7 @@ class CRAudioMAETeacher(_KaldiPatchTeacher):
         self.grid = config.patch_grid  # (time, frequency)
         self._setup_timing()
 
-    def input_processor(self) -> "TeacherInputProcessor":
+    def input_processor(self) -> TeacherInputProcessor:
         return TeacherInputProcessor(self.feature_extractor, self.sampling_rate, long_audio="truncate")
 
     def frame_features(self, input_values: torch.Tensor) -> torch.Tensor:
@@ -228,7 +228,7 @@ class CRAudioMAETeacher(_KaldiPatchTeacher):
 
 def load_teacher(name_or_path, layer: int | None = None, **from_pretrained_kwargs) -> HEARTeacher:
     """A teacher from a Hub id or a local folder: AST/SSAST (``audio-spectrogram-transformer``) or CR-AudioMAE."""
-    from transformers import AutoConfig, AutoFeatureExtractor, ASTModel
+    from transformers import ASTModel, AutoConfig, AutoFeatureExtractor
 
     from ..models.cr_audiomae import CRAudioMAEModel
 

@@ -15,13 +15,11 @@ runs stage 3 and ESC-50's cross-validation.
 """
 from __future__ import annotations
 
-
 import torch
 from transformers import Trainer, TrainerCallback
 
 from ..models.hear import compute_mask_time_indices
 from .distributed import PerRankSeedCallback, prepare_frozen_model
-from .hear_losses import hear_tokenizer_loss, masked_acoustic_modeling_loss
 from .hear_config import (  # noqa: F401  the arguments live with the trainers' names, as before
     HEAR_VARIANTS,
     HEARDownstreamDataArguments,
@@ -31,6 +29,7 @@ from .hear_config import (  # noqa: F401  the arguments live with the trainers' 
     HEARTokenizerTrainingArguments,
     check_config_overrides,
 )
+from .hear_losses import hear_tokenizer_loss, masked_acoustic_modeling_loss
 from .hear_teachers import HEARTeacher
 from .loss_terms import LossTermsMixin
 

@@ -17,7 +17,6 @@ import torch
 from torch.nn import functional as F
 
 from ..checkpoint_io import load_checkpoint_state_dict
-
 from .configuration_cr_audiomae import CRAudioMAEConfig
 from .feature_extraction_cr_audiomae import AudioMAEFeatureExtractor
 from .modeling_cr_audiomae import CRAudioMAEForAudioClassification

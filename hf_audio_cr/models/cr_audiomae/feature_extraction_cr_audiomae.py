@@ -382,7 +382,7 @@ class StreamedWindows:
     def __len__(self) -> int:
         return len(self.clips)
 
-    def to(self, device=None, *args, **kwargs) -> "StreamedWindows":
+    def to(self, device=None, *args, **kwargs) -> StreamedWindows:
         """A view computing on `device` (dtype arguments are ignored: the consumer casts each batch)."""
         if device is None or isinstance(device, torch.dtype):
             return self

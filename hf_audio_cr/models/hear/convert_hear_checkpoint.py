@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 
 from ..checkpoint_io import load_checkpoint_state_dict
-
 from .configuration_hear import HEARConfig, HEARTokenizerConfig
 from .feature_extraction_hear import HEARFeatureExtractor
 from .modeling_hear import HEARForAudioClassification, HEARForMaskedAcousticModeling, HEARModel

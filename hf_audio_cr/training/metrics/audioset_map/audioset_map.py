@@ -9,8 +9,7 @@ from statistics import NormalDist
 import datasets
 import evaluate
 import numpy as np
-from sklearn.metrics import average_precision_score
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 _DESCRIPTION = """
 Macro mean average precision (mAP) over the classes that have at least one positive reference, the
