@@ -9,24 +9,32 @@ onnxruntime fp32 and onnxruntime int8 (1 thread). Reports mAP per backend (the s
 527 columns with a positive), the int8 - fp32 delta per run and its mean ± std over seeds, argmax agreement and
 logits correlation; prints a table and writes JSON.
 
-    python scripts/bench_int8_scenes.py [--settings "pretrained λ=0"] [--seeds 3] \
+    python scripts/bench_int8_scenes.py [--settings "pretrained λ=0"] [--seeds 3] \\
         [--output_dir outputs/int8_scenes] [--output outputs/bench_int8_scenes.json] [--quick]
 """
-import argparse
+import dataclasses
 import json
 import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from hf_audio_cr import CRAudioMAEForAudioClassification
-from hf_audio_cr.experiments.cr_study import PRETRAIN, StudyArguments, run_study, scene_features
-from hf_audio_cr.export import export_onnx, int8_comparison_backends, logits_agreement, quantize_onnx
-from hf_audio_cr.training import audioset_compute_metrics
+from hf_audio_cr.cli import parse_script_args
+
+
+@dataclass
+class Int8ScenesArguments:
+    settings: list[str] = field(default_factory=lambda: ["pretrained λ=0"], metadata={
+        "help": "CR study scene settings to train and quantise (the default is the study's best on validation)"})
+    seeds: int = field(default=3, metadata={"help": "seeds per setting (one run each)"})
+    output_dir: str = field(default="outputs/int8_scenes", metadata={"help": "study folder: scenes, runs (reused)"})
+    threads: int = field(default=1, metadata={"help": "torch intra-op threads"})
+    quick: bool = field(default=False, metadata={"help": "the CR study's tiny pass (seconds; checks the script runs)"})
+    output: str = field(default="outputs/bench_int8_scenes.json", metadata={"help": "JSON file for the results"})
 
 
 def score(rows: list, backends: dict) -> dict:
@@ -42,6 +50,10 @@ def score(rows: list, backends: dict) -> dict:
 def measure(model_dir: str, test: list, workdir: Path) -> dict:
     from transformers import EvalPrediction
 
+    from hf_audio_cr import CRAudioMAEForAudioClassification
+    from hf_audio_cr.export import export_onnx, int8_comparison_backends, logits_agreement, quantize_onnx
+    from hf_audio_cr.training import audioset_compute_metrics
+
     model = CRAudioMAEForAudioClassification.from_pretrained(model_dir).eval()
     fp32 = export_onnx(model, {"input_values": test[0]["input_values"][None]}, workdir / "cr_scenes.onnx")
     int8 = quantize_onnx(fp32)
@@ -56,15 +68,11 @@ def measure(model_dir: str, test: list, workdir: Path) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", nargs="+", default=["pretrained λ=0"],
-                        help="CR study scene settings to train and quantise (default: the study's best on validation)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (one run each)")
-    parser.add_argument("--output_dir", default="outputs/int8_scenes", help="study folder: scenes, runs (reused)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--quick", action="store_true", help="the CR study's tiny pass (seconds; checks the script runs)")
-    parser.add_argument("--output", default="outputs/bench_int8_scenes.json", help="JSON file for the results")
-    args = parser.parse_args(argv)
+    (args,) = parse_script_args(Int8ScenesArguments, argv, description=__doc__)
+    import torch
+
+    from hf_audio_cr.experiments.cr_study import PRETRAIN, StudyArguments, run_study, scene_features
+
     torch.set_num_threads(args.threads)
     load_before, started = os.getloadavg(), time.time()
     study = StudyArguments(output_dir=args.output_dir, tasks=["scenes"], settings=args.settings, seeds=args.seeds,
@@ -99,7 +107,7 @@ def main(argv=None):
         print(f"\n{setting}: int8 - fp32 mAP {s['delta_mAP_mean']:+.4f} ± {s['delta_mAP_std']:.4f} (std over "
               f"{s['runs']} seeds; standard error {s['delta_mAP_stderr']:.4f})")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"runs": runs, "summary": summary, "arguments": vars(args),
+    Path(args.output).write_text(json.dumps({"runs": runs, "summary": summary, "arguments": dataclasses.asdict(args),
                                              "load_average_before": load_before, "load_average_after": os.getloadavg(),
                                              "wall_s": time.time() - started}, indent=1))
     return summary

@@ -25,9 +25,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from hf_audio_cr.cli import parse_script_args
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class StreamSamplerArguments:
+    sizes: list[int] = field(default_factory=lambda: [2000, 8000, 32000], metadata={"help": "Numbers of rows to measure."})
+    rows_per_shard: int = field(default=1000, metadata={"help": "Rows per parquet file (more files as it grows)."})
+    buffer_size: int = field(default=1000, metadata={"help": "Shuffle buffers (stream and sampler copies)."})
+    map_style: bool = field(default=False, metadata={"help": "Also measure the map-style sampler per size."})
+    output_json: str = field(default="runs/bench_stream_sampler.json", metadata={"help": "Where the JSON goes."})
+    class_shares: bool = field(default=False, metadata={"help": "Measure drawn class shares vs the target instead."})
+    epoch_length: int = field(default=3000, metadata={"help": "--class_shares: draws per epoch."})
+    seed: int = field(default=0, metadata={"help": "--class_shares: sampler and shuffle seed."})
+    # internal: `--child MODE FILE...`, one measurement per process (the benchmark spawns itself with it)
+    child: list[str] | None = field(default=None, metadata={"help": argparse.SUPPRESS})
 
 
 def rss_mb() -> float:
@@ -57,7 +74,11 @@ def write_set(folder: Path, rows: int, shards: int) -> list:
 def child(files: list, mode: str, buffer_size: int) -> dict:
     from hf_audio_cr.data import load_audioset, load_audioset_labels
     from hf_audio_cr.training import (
-        AudiosetWeightedSampler, AudiosetWeightedStream, audioset_sample_weights, stream_class_weights)
+        AudiosetWeightedSampler,
+        AudiosetWeightedStream,
+        audioset_sample_weights,
+        stream_class_weights,
+    )
 
     start_rss, start = rss_mb(), time.perf_counter()
     if mode == "plain":  # the stream alone, no sampler: what datasets' streaming itself costs
@@ -89,7 +110,6 @@ def class_shares(epoch_length: int, seed: int) -> list:
 
     sys.path.insert(0, str(ROOT / "tests"))
     import test_training_stream_sampling as spec  # the test's set and target, so both measure the same thing
-
     from hf_audio_cr.data import load_audioset, load_audioset_labels
     from hf_audio_cr.training import AudiosetWeightedStream, stream_class_weights
 
@@ -112,18 +132,8 @@ def class_shares(epoch_length: int, seed: int) -> list:
     return rows
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000, 32000], help="Numbers of rows to measure.")
-    parser.add_argument("--rows_per_shard", type=int, default=1000, help="Rows per parquet file (more files as it grows).")
-    parser.add_argument("--buffer_size", type=int, default=1000, help="Shuffle buffers (stream and sampler copies).")
-    parser.add_argument("--map_style", action="store_true", help="Also measure the map-style sampler per size.")
-    parser.add_argument("--output_json", default="runs/bench_stream_sampler.json", help="Where the JSON goes.")
-    parser.add_argument("--class_shares", action="store_true", help="Measure drawn class shares vs the target instead.")
-    parser.add_argument("--epoch_length", type=int, default=3000, help="--class_shares: draws per epoch.")
-    parser.add_argument("--seed", type=int, default=0, help="--class_shares: sampler and shuffle seed.")
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal: one measurement per process
-    args = parser.parse_args()
+def main(argv=None):
+    (args,) = parse_script_args(StreamSamplerArguments, argv, description=__doc__)
     if args.class_shares:
         rows = class_shares(args.epoch_length, args.seed)
         print(" | ".join(rows[0]))

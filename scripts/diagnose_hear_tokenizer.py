@@ -12,14 +12,11 @@ loss terms, wall time) in ``--output_dir``.
 """
 import json
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import List, Optional
 
-from transformers import HfArgumentParser
-
+from hf_audio_cr.cli import parse_script_args
 from hf_audio_cr.experiments import hear_study
 from hf_audio_cr.experiments.hear_study import HEARStudyArguments
 
@@ -27,22 +24,22 @@ from hf_audio_cr.experiments.hear_study import HEARStudyArguments
 @dataclass
 class DiagnosisArguments:
     output_dir: str = field(default="runs/hear_tokenizer_diag", metadata={"help": "Runs, diagnosis.json/.md."})
-    runs: List[str] = field(
+    runs: list[str] = field(
         default_factory=lambda: ["60:1e-3:0.1:0.5", "300:1e-3:0.1:0.5", "300:1e-3:10:0.5"],
         metadata={"help": "steps:learning_rate:diversity_weight:gumbel_anneal_fraction, one stage-1 run each."},
     )
-    teacher_dir: Optional[str] = field(
+    teacher_dir: str | None = field(
         default=None, metadata={"help": "A reproduce_hear output_dir whose teacher/ to reuse (else trained here)."}
     )
-    pool_limit: Optional[int] = field(default=None, metadata={"help": "Use only the first N Debian recordings."})
+    pool_limit: int | None = field(default=None, metadata={"help": "Use only the first N Debian recordings."})
     pretrain_batch_size: int = field(default=16, metadata={"help": "Stage-1 batch."})
     num_threads: int = field(default=2, metadata={"help": "torch threads."})
 
 
 def main(argv=None):
+    (diag,) = parse_script_args(DiagnosisArguments, argv, description=__doc__)
     import torch
 
-    (diag,) = HfArgumentParser(DiagnosisArguments).parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else list(argv))
     torch.set_num_threads(diag.num_threads)
     output = Path(diag.output_dir)
     output.mkdir(parents=True, exist_ok=True)
