@@ -87,3 +87,42 @@ def test_the_graph_is_read_from_the_real_files():
     # the checks above would pass vacuously on an empty or misparsed graph
     assert len(MODULES) > 30
     assert "hf_audio_cr.training.losses" in {target for _, target in edges("hf_audio_cr.training.cr_trainer")}
+
+
+def _project_imports(path: Path, package: str):
+    """``(line, module, names)`` of every import of a project module in ``path`` (inside functions too)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, a.name, []) for a in node.names if a.name.split(".")[0] == NAME)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] == NAME:
+                yield node.lineno, target, [a.name for a in node.names]
+
+
+def test_every_import_of_a_project_module_resolves():
+    """Code moves between modules (data/, training/, experiments/): an import left behind inside a function only
+    fails when that path runs, e.g. in a study's subprocess. Every import in the package, the scripts and the tests must
+    name a module that exists and names that it defines (or lazily exports)."""
+    import importlib
+
+    files = [(path, module_name(path) if is_package(module_name(path)) else module_name(path).rpartition(".")[0])
+             for path in sorted(PACKAGE.rglob("*.py"))]
+    files += [(path, NAME) for folder in ("scripts", "tests") for path in sorted((PACKAGE.parent / folder).glob("*.py"))]
+    broken = []
+    for path, package in files:
+        for line, target, names in _project_imports(path, package):
+            where = f"{path.relative_to(PACKAGE.parent)}:{line}"
+            try:
+                module = importlib.import_module(target)
+            except ModuleNotFoundError as err:
+                broken.append(f"{where}: {target} ({err})")
+                continue
+            for name in names:
+                if name != "*" and not hasattr(module, name) and f"{target}.{name}" not in MODULES:
+                    broken.append(f"{where}: {target} has no {name!r}")
+    assert not broken, "imports that no longer resolve:\n" + "\n".join(broken)

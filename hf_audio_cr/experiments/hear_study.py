@@ -479,8 +479,9 @@ def finetune_run(spec: dict) -> dict:
     from transformers import set_seed
 
     from ..models.hear import HEARFeatureExtractor
-    from ..training.hear_downstream import build_hear_classifier, compute_accuracy
+    from ..models.hear_variants import build_hear_classifier
     from ..training.hear_trainers import HEARFineTuningArguments, HEARFineTuningTrainer
+    from ..training.metrics import compute_accuracy
 
     torch.set_num_threads(spec["num_threads"])
     data = _load_features(spec["features"])
@@ -536,7 +537,7 @@ def score_test(spec: dict) -> float:
     from transformers import Trainer, TrainingArguments
 
     from ..models.hear import HEARForAudioClassification
-    from ..training.hear_downstream import compute_accuracy
+    from ..training.metrics import compute_accuracy
 
     torch.set_num_threads(spec["num_threads"])
     data = _load_features(spec["features"])

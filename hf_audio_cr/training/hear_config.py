@@ -1,7 +1,7 @@
 """The arguments of HEAR's three training stages (Kawano & Sasaki, Sec. II-B to II-D, III-A) and of their data.
 
 Kept apart from ``hear_trainers.py`` (trl's config/trainer pairs) so a script parses its flags, and answers
-``--help``, without importing ``Trainer`` and the models; ``hear_trainers`` and ``hear_downstream`` import them
+``--help``, without importing ``Trainer`` and the models; ``hear_trainers`` imports them
 back, so every name is still importable from there.
 """
 from __future__ import annotations
