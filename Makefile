@@ -46,11 +46,11 @@ lint: install
 demo: install
 	$(PY) scripts/demo.py $(DEMO_ARGS)
 
-# The CR study (README "Consistency regularisation, measured"): ~45 min on 2 shared cores; CR_STUDY_ARGS=--quick for seconds.
+# The CR study (README "Consistency regularisation, measured"): 18 min measured on 2 shared cores; CR_STUDY_ARGS=--quick for a minute.
 cr-study: install
 	$(PY) scripts/reproduce_cr.py $(CR_STUDY_ARGS)
 
-# HEAR's three stages + Table IV on FSDD (results.json, table.md, PNG in runs/reproduce_hear); HEAR_ARGS=--quick
+# HEAR's three stages + Table IV on FSDD (results.json, table.md, PNG in runs/reproduce_hear; ~20 min from an empty folder); HEAR_ARGS=--quick
 reproduce-hear: install
 	$(PY) scripts/reproduce_hear.py $(HEAR_ARGS)
 
