@@ -218,17 +218,22 @@ class CRTrainer(LossTermsMixin, StreamResumeMixin, Trainer):
         }
         return terms
 
-    def _objective(self, model, inputs):
-        """Eq. 6 on ``num_views`` views of the batch: (loss, model outputs, the terms to log)."""
+    def _checked_targets(self, model, inputs):
+        """``(problem_type, targets)`` of a checked training batch: multi-hot labels as they are, class ids one-hot
+        (mixup then mixes the one-hot rows)."""
         labels = inputs.get("labels")
         problem = self.problem_type(model, labels) if labels is not None else MULTI_LABEL
         self._check_training_inputs(inputs, problem)
         num_labels = self.accelerator.unwrap_model(model).config.num_labels
-        targets = F.one_hot(labels.long(), num_labels).float() if problem == SINGLE_LABEL else labels
+        return problem, F.one_hot(labels.long(), num_labels).float() if problem == SINGLE_LABEL else labels
+
+    def _objective(self, model, inputs):
+        """Eq. 6 on ``num_views`` views of the batch: (loss, model outputs, the terms to log)."""
+        problem, targets = self._checked_targets(model, inputs)
         model_inputs, targets = self._views(inputs, targets)
         outputs = model(**model_inputs)
         logits = outputs.logits.float()
-        k, batch = self.args.num_views, labels.shape[0]
+        k, batch = self.args.num_views, inputs["labels"].shape[0]
         supervised = self._supervised_terms(logits, targets, problem)
         cr = consistency_loss_for(problem)(logits.view(k, batch, -1))
         weight = self.args.cr_weight * self.current_cr_scale()
@@ -369,9 +374,7 @@ class SemiSupervisedCRTrainer(CRTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not model.training:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        labels = inputs.get("labels")
-        problem = self.problem_type(model, labels) if labels is not None else MULTI_LABEL
-        self._check_training_inputs(inputs, problem)
+        problem, targets = self._checked_targets(model, inputs)
         if self._unlabeled_batches is None:  # compute_loss called outside train()
             self._unlabeled_loader = self.get_unlabeled_dataloader()
             self._unlabeled_batches = self._cycle(self._unlabeled_loader)
@@ -379,9 +382,7 @@ class SemiSupervisedCRTrainer(CRTrainer):
         if "input_values" not in unlabeled:
             raise ValueError(f"unlabeled batches need 'input_values', got keys {sorted(unlabeled)}.")
         unlabeled = {k: v for k, v in unlabeled.items() if k != "labels"}
-        k, batch = self.args.num_views, labels.shape[0]
-        num_labels = self.accelerator.unwrap_model(model).config.num_labels
-        targets = F.one_hot(labels.long(), num_labels).float() if problem == SINGLE_LABEL else labels
+        k, batch = self.args.num_views, inputs["labels"].shape[0]
         labeled_inputs, targets = self._views(inputs, targets)
         unlabeled_inputs, _ = self._views(unlabeled, None, augment=self.args.unlabeled_augment)
         if set(labeled_inputs) != set(unlabeled_inputs):
