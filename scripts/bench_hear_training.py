@@ -19,7 +19,7 @@ import torch
 from transformers import ASTConfig, ASTModel, TrainerCallback
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _hear_training_data import PRETRAINING_FILES, load_file  # noqa: E402
+from _helpers import PRETRAINING_FILES, load_file  # noqa: E402
 
 from hf_audio_cr import AudioClassificationCollator  # noqa: E402
 from hf_audio_cr.cli import parse_script_args  # noqa: E402

@@ -9,12 +9,12 @@ ESC-50 runs the 5-fold cross-validation (``test_folds``) and prints mean ± std;
 import sys
 
 from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.training.hear_config import HEARDownstreamDataArguments, HEARFineTuningArguments
 
 
 def main(argv):
     data_args, args = parse_script_args(
-        (HEARDownstreamDataArguments, HEARFineTuningArguments), argv, description=__doc__
+        ("hf_audio_cr.training.hear_config:HEARDownstreamDataArguments",
+         "hf_audio_cr.training.hear_config:HEARFineTuningArguments"), argv, description=__doc__
     )
     from hf_audio_cr.data import load_downstream
     from hf_audio_cr.experiments.hear_downstream import (

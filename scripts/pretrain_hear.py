@@ -6,11 +6,13 @@
 import sys
 
 from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.training.hear_config import HEARMAMTrainingArguments, HEARPretrainingDataArguments
 
 
 def main(argv):
-    data_args, args = parse_script_args((HEARPretrainingDataArguments, HEARMAMTrainingArguments), argv, description=__doc__)
+    data_args, args = parse_script_args(
+        ("hf_audio_cr.training.hear_config:HEARPretrainingDataArguments",
+         "hf_audio_cr.training.hear_config:HEARMAMTrainingArguments"), argv, description=__doc__
+    )
     from transformers import set_seed
 
     from hf_audio_cr.data import (

@@ -6,8 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_audio_cr.cli import ScriptArgumentParser
-from hf_audio_cr.training.cr_config import CRTrainingArguments
+from hf_audio_cr.cli import parse_script_args
 
 
 @dataclass
@@ -34,7 +33,9 @@ class DataArguments:
 
 
 def parse_args(argv):
-    return ScriptArgumentParser((ModelArguments, DataArguments, CRTrainingArguments), description=__doc__).parse_args_and_config(argv)
+    # CRTrainingArguments extends TrainingArguments (imports torch): named, imported once the parser is built
+    return parse_script_args((ModelArguments, DataArguments, "hf_audio_cr.training.cr_config:CRTrainingArguments"),
+                             argv, description=__doc__)
 
 
 def build_model(model_args, label_set):
@@ -120,7 +121,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from hf_audio_cr.training.distributed import exit_distributed_run
-
     trainer = main()  # still referenced: freeing the DDP model would tear the gloo group down
+    from hf_audio_cr.training.distributed import exit_distributed_run  # after parsing: `--help` never gets here
+
     exit_distributed_run(trainer)

@@ -6,12 +6,12 @@
 import sys
 
 from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.training.hear_config import HEARPretrainingDataArguments, HEARTokenizerTrainingArguments
 
 
 def main(argv):
     data_args, args = parse_script_args(
-        (HEARPretrainingDataArguments, HEARTokenizerTrainingArguments), argv, description=__doc__
+        ("hf_audio_cr.training.hear_config:HEARPretrainingDataArguments",
+         "hf_audio_cr.training.hear_config:HEARTokenizerTrainingArguments"), argv, description=__doc__
     )
     from transformers import set_seed
 
