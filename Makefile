@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install system-deps test test-fast lint demo cr-study reproduce-hear bench clean
+.PHONY: install system-deps test test-fast lint help-cache demo cr-study reproduce-hear bench clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -42,6 +42,11 @@ test-fast: install
 # `$(VENV)/bin/ruff check --fix .` applies the automatic fixes.
 lint: install
 	$(VENV)/bin/ruff check .
+
+# scripts/_help/*.json: what each script's parser prints for `--help`, so `--help` answers without importing
+# torch (hf_audio_cr/cli.py). Rerun after changing a script's arguments; tests/test_cli_help.py says when.
+help-cache: install
+	$(PY) -m hf_audio_cr.cli scripts/*.py
 
 demo: install
 	$(PY) scripts/demo.py $(DEMO_ARGS)

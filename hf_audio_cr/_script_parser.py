@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from .cli import CONFIG_SUFFIXES, HelpFormatter
+from .cli_format import CONFIG_SUFFIXES, HelpFormatter
 
 
 class ScriptArgumentParser(HfArgumentParser):

@@ -348,6 +348,11 @@ def main(argv: list[str] | None = None) -> dict:
     from .cli import parse_script_args
 
     (args,) = parse_script_args(BenchmarkArguments, argv, description=__doc__)
+    return run_and_print(args)
+
+
+def run_and_print(args: BenchmarkArguments) -> dict:
+    """`run_benchmark`, then the table and where the files went (`scripts/benchmark_efficiency.py`)."""
     report = run_benchmark(args)
     print(report["markdown"])
     load = report["machine"]

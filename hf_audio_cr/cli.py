@@ -25,15 +25,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-CONFIG_SUFFIXES = (".yaml", ".yml")
+from .cli_format import CONFIG_SUFFIXES, HelpFormatter  # noqa: F401  (CONFIG_SUFFIXES: part of this module's API)
+
 HELP_FLAGS = ("-h", "--help")
 WRITE_HELP_CACHE = "HF_AUDIO_CR_WRITE_HELP_CACHE"  # set to 1: `script.py --help` (re)writes its description
 NO_HELP_CACHE = "HF_AUDIO_CR_NO_HELP_CACHE"  # set to 1: `--help` always builds the parser
 PACKAGE_ROOT = Path(__file__).resolve().parent
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The script's docstring as written (usage examples keep their lines) and every flag's default."""
 
 
 def __getattr__(name: str):
@@ -82,7 +79,7 @@ def _environment() -> dict:
     from importlib.metadata import version
 
     # argparse's layout and TrainingArguments' fields change with these
-    return {"python": "%d.%d" % sys.version_info[:2], "transformers": version("transformers")}
+    return {"python": "{}.{}".format(*sys.version_info[:2]), "transformers": version("transformers")}
 
 
 def _loaded_package_sources() -> dict:
@@ -207,4 +204,4 @@ if __name__ == "__main__":  # python -m hf_audio_cr.cli scripts/*.py  (make help
         print(f"wrote {written}")
 
 
-__all__ = ["ScriptArgumentParser", "parse_script_args", "resolve_dataclass", "write_help_caches"]
+__all__ = ["ScriptArgumentParser", "parse_script_args", "resolve_dataclass", "write_help_caches"]  # noqa: F822 (lazy, above)

@@ -8,7 +8,16 @@
 
 Writes results.json, results.md and results.png to --output_dir (default outputs/benchmark).
 """
-from hf_audio_cr.benchmark import main
+from hf_audio_cr.cli import parse_script_args
+
+
+def main(argv=None):
+    # the benchmark module imports torch and the models: named here, imported once the parser is built
+    (args,) = parse_script_args("hf_audio_cr.benchmark:BenchmarkArguments", argv, description=__doc__)
+    from hf_audio_cr.benchmark import run_and_print
+
+    return run_and_print(args)
+
 
 if __name__ == "__main__":
     main()

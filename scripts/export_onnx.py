@@ -10,11 +10,13 @@ The graph takes the feature extractor's output; run it with hf_audio_cr.export.O
 import json
 
 from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.export import ExportArguments, export_and_check
 
 
 def main(argv=None):
-    (args,) = parse_script_args(ExportArguments, argv, description=__doc__)
+    # hf_audio_cr.export imports torch and the models: named here, imported once the parser is built
+    (args,) = parse_script_args("hf_audio_cr.export:ExportArguments", argv, description=__doc__)
+    from hf_audio_cr.export import export_and_check
+
     report = export_and_check(args)
     print(json.dumps(report, indent=2))
     print(f"ONNX parity: max |PyTorch - onnxruntime| = {report['max_abs_difference']:.2e} (tolerance {args.tolerance:.0e})")

@@ -48,6 +48,20 @@ class ConversionReport:
 LABEL_ORDER_PRESETS = ("audioset_527", "modified_audiomae_556", "modified_audiomae_556_reformatted")
 
 
+@dataclass
+class ConvertArguments:
+    """Arguments of `scripts/convert_audiomae_checkpoint.py`."""
+
+    checkpoint: str = field(metadata={"positional": True, "help": ".pth/.pt (read with weights_only=True) or .safetensors"})
+    output_dir: str = field(metadata={"positional": True, "help": "Where the CR-AudioMAE folder is written."})
+    num_attention_heads: int = field(default=12, metadata={"help": "not recoverable from the weights"})
+    max_length: int = field(default=1024, metadata={"help": "fbank frames; the position table is resized"})
+    label_order: str | None = field(default=None, metadata={
+        "help": f"row order of the checkpoint's head: one of {', '.join(LABEL_ORDER_PRESETS)} or a label CSV "
+                "(index,mid,display_name); rows are put in the package's order with id2label set. Needed for 556-row "
+                "heads."})
+
+
 def source_label_mids(label_order: str | Path) -> list[str]:
     """MIDs of a head's rows, in row order: a preset of `LABEL_ORDER_PRESETS`, or a label CSV
     (`index,mid,display_name`, AudioSet's class_labels_indices.csv layout)."""
@@ -201,6 +215,7 @@ def convert_checkpoint(checkpoint: str | Path, output_dir: str | Path, label_ord
 __all__ = [
     "LABEL_ORDER_PRESETS",
     "ConversionReport",
+    "ConvertArguments",
     "config_from_state_dict",
     "convert_checkpoint",
     "convert_state_dict",
