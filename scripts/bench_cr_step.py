@@ -14,12 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
-from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.data.audio_files import load_audio_file
-from hf_audio_cr.training import CRTrainer, CRTrainingArguments
+from hf_audio_cr.cli import parse_script_args  # torch, the model and the trainer are imported after parsing
 
 AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
 CONFIGS = {
@@ -29,6 +24,11 @@ CONFIGS = {
 
 
 def real_batch(batch_size: int, max_length: int, num_labels: int) -> dict:
+    import torch
+
+    from hf_audio_cr import AudioMAEFeatureExtractor
+    from hf_audio_cr.data.audio_files import load_audio_file
+
     waves = []
     for path in sorted(AUDIO.glob("*.ogg")):
         waves.append(torch.from_numpy(load_audio_file(path, 16000)))
@@ -41,6 +41,11 @@ def real_batch(batch_size: int, max_length: int, num_labels: int) -> dict:
 
 def step_times(model_name: str, num_views: int, batch_size: int, steps: int, output_dir: str,
                device: str = "auto", bf16: bool = False) -> tuple[list[float], int]:
+    import torch
+
+    from hf_audio_cr import CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from hf_audio_cr.training import CRTrainer, CRTrainingArguments
+
     torch.manual_seed(0)
     model = CRAudioMAEForAudioClassification(CRAudioMAEConfig(**CONFIGS[model_name]))
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
@@ -88,6 +93,8 @@ class BenchArguments:
 
 def main(argv=None):
     (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
+    import torch
+
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here.")
     gpu = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())

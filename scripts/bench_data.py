@@ -14,15 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
-
-from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
-from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, audioset_id2label, load_audioset
-from hf_audio_cr.data.audio_files import load_audio_file
-from hf_audio_cr.data.audioset import write_audioset_parquet
-from hf_audio_cr.training import CRTrainer, CRTrainingArguments
+from hf_audio_cr.cli import parse_script_args  # numpy, torch, datasets and the models are imported after parsing
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=128)
 
@@ -42,6 +34,10 @@ class BenchArguments:
 
 
 def real_10s_clips(n, rate=48000):
+    import numpy as np
+
+    from hf_audio_cr.data.audio_files import load_audio_file
+
     sources = sorted(glob.glob("tests/fixtures/audio/*.ogg")) + sorted(glob.glob("/usr/share/sounds/alsa/*.wav"))
     waves = []
     for path in sources:
@@ -52,6 +48,11 @@ def real_10s_clips(n, rate=48000):
 
 
 def data_rate(parquet, workers, batch_size, max_length):
+    import torch
+
+    from hf_audio_cr import AudioMAEFeatureExtractor
+    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy, load_audioset
+
     fe = AudioMAEFeatureExtractor(max_length=max_length)
     policy = AudioQualityPolicy()
     loader = torch.utils.data.DataLoader(
@@ -64,6 +65,12 @@ def data_rate(parquet, workers, batch_size, max_length):
 
 
 def train_rate(parquet, bench, output_dir):
+    import numpy as np
+
+    from hf_audio_cr import AudioMAEFeatureExtractor, CRAudioMAEConfig, CRAudioMAEForAudioClassification
+    from hf_audio_cr.data import AudioClassificationCollator, audioset_id2label, load_audioset
+    from hf_audio_cr.training import CRTrainer, CRTrainingArguments
+
     model = CRAudioMAEForAudioClassification(CRAudioMAEConfig(id2label=audioset_id2label("556"), **TINY))
     args = CRTrainingArguments(output_dir=output_dir, use_cpu=True, report_to=[], time_mask=48, num_views=2,
                                per_device_train_batch_size=bench.batch_size)
@@ -84,6 +91,12 @@ def compare_prepared(bench) -> dict:
     """Data-path clips/s on one core, 48 kHz FLAC vs the same clips after prepare_audioset.py (16 kHz FLAC)."""
     import statistics
     import sys
+
+    import torch
+
+    from hf_audio_cr import AudioMAEFeatureExtractor
+    from hf_audio_cr.data import AudioClassificationCollator, load_audioset
+    from hf_audio_cr.data.audioset import write_audioset_parquet
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from prepare_audioset import prepare_audioset
@@ -122,6 +135,10 @@ def compare_prepared(bench) -> dict:
 
 def main():
     (bench,) = parse_script_args(BenchArguments, description=__doc__)
+    import torch
+
+    from hf_audio_cr.data.audioset import write_audioset_parquet
+
     os.makedirs(bench.output_dir, exist_ok=True), torch.set_num_threads(bench.torch_threads)
     with tempfile.TemporaryDirectory() as tmp:
         parquet = str(write_audioset_parquet(real_10s_clips(bench.num_clips), f"{tmp}/bench.parquet", row_group_size=4))

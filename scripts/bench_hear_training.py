@@ -13,56 +13,47 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
-import numpy as np
-import torch
-from transformers import ASTConfig, ASTModel, TrainerCallback
+from hf_audio_cr.cli import parse_script_args  # torch, datasets, the models and trainers are imported after parsing
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _helpers import PRETRAINING_FILES, load_file  # noqa: E402
-
-from hf_audio_cr import AudioClassificationCollator  # noqa: E402
-from hf_audio_cr.cli import parse_script_args  # noqa: E402
-from hf_audio_cr.data import HEARPretrainingCollator  # noqa: E402
-from hf_audio_cr.models.hear import (  # noqa: E402
-    HEARConfig,
-    HEARFeatureExtractor,
-    HEARForAudioClassification,
-    HEARForMaskedAcousticModeling,
-    HEARTokenizerConfig,
-    HEARTokenizerModel,
-)
-from hf_audio_cr.training.hear_teachers import ASTTeacher  # noqa: E402
-from hf_audio_cr.training.hear_trainers import (  # noqa: E402
-    HEARFineTuningArguments,
-    HEARFineTuningTrainer,
-    HEARMAMTrainer,
-    HEARMAMTrainingArguments,
-    HEARTokenizerTrainer,
-    HEARTokenizerTrainingArguments,
-)
+TESTS = Path(__file__).resolve().parents[1] / "tests"
 
 
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.times = []
+def step_timer():
+    """A TrainerCallback with the seconds of each optimizer step in ``.times`` (built here: transformers is heavy)."""
+    from transformers import TrainerCallback
 
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._start = time.perf_counter()
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.times = []
 
-    def on_step_end(self, args, state, control, **kwargs):
-        self.times.append(time.perf_counter() - self._start)
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.times.append(time.perf_counter() - self._start)
+
+    return StepTimer()
 
 
 def clips(seconds, count):
     """`count` overlapping crops of a 13.9 s read-speech recording, each `seconds` long."""
+    import datasets
+
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    from _helpers import PRETRAINING_FILES, load_file
+
     speech, size = load_file(PRETRAINING_FILES[2]), int(seconds * 16000)
     rows = [{"audio": {"array": speech[i * 8000 : i * 8000 + size], "sampling_rate": 16000}, "label": i % 2} for i in range(count)]
     return datasets.Dataset.from_list(rows)
 
 
 def run(name, trainer_cls, args_cls, model, dataset, collator, batch, paper_batch, steps, **kwargs):
-    timer = StepTimer()
+    import numpy as np
+
+    from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments
+
+    timer = step_timer()
     args = args_cls(output_dir="outputs/bench_hear", max_steps=steps + 1, per_device_train_batch_size=batch, warmup_steps=0,
                     report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True, logging_steps=1000,
                     **({"variant": "scratch"} if args_cls is HEARFineTuningArguments else {}))
@@ -83,6 +74,30 @@ class BenchArguments:
 
 def main(argv=None):
     (cli,) = parse_script_args(BenchArguments, argv, description=__doc__)
+    import datasets
+    import torch
+    from transformers import ASTConfig, ASTModel
+
+    from hf_audio_cr import AudioClassificationCollator
+    from hf_audio_cr.data import HEARPretrainingCollator
+    from hf_audio_cr.models.hear import (
+        HEARConfig,
+        HEARFeatureExtractor,
+        HEARForAudioClassification,
+        HEARForMaskedAcousticModeling,
+        HEARTokenizerConfig,
+        HEARTokenizerModel,
+    )
+    from hf_audio_cr.training.hear_teachers import ASTTeacher
+    from hf_audio_cr.training.hear_trainers import (
+        HEARFineTuningArguments,
+        HEARFineTuningTrainer,
+        HEARMAMTrainer,
+        HEARMAMTrainingArguments,
+        HEARTokenizerTrainer,
+        HEARTokenizerTrainingArguments,
+    )
+
     torch.set_num_threads(cli.threads)
     torch.manual_seed(0)
     fe, b = HEARFeatureExtractor(), cli.batch_size

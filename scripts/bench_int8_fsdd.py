@@ -17,15 +17,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+from hf_audio_cr.cli import parse_script_args  # numpy, torch, onnx and the models are imported after parsing
 
-from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.data import AudioClassificationCollator, load_fsdd
-from hf_audio_cr.export import export_onnx, int8_comparison_backends, logits_agreement, quantize_onnx
-from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARForAudioClassification
-from hf_audio_cr.training import HEARFineTuningArguments, HEARFineTuningTrainer, build_hear_classifier
+if TYPE_CHECKING:
+    from hf_audio_cr.models.hear import HEARForAudioClassification
 
 # a small HEAR (the 15 M model needs far more than a CPU minute to train); 2 s windows
 SMALL = dict(hidden_size=96, intermediate_size=192, num_attention_heads=4, num_hidden_layers=2, window_length=100,
@@ -33,7 +30,13 @@ SMALL = dict(hidden_size=96, intermediate_size=192, num_attention_heads=4, num_h
              task_num_attention_heads=4, classifier_hidden_size=64)
 
 
-def fine_tune(splits, seed: int, epochs: int, output_dir: str) -> HEARForAudioClassification:
+def fine_tune(splits, seed: int, epochs: int, output_dir: str) -> "HEARForAudioClassification":
+    import torch
+
+    from hf_audio_cr.data import AudioClassificationCollator
+    from hf_audio_cr.models.hear import HEARFeatureExtractor
+    from hf_audio_cr.training import HEARFineTuningArguments, HEARFineTuningTrainer, build_hear_classifier
+
     labels = splits["train"].features["label"].names
     torch.manual_seed(seed)
     model = build_hear_classifier("scratch", id2label=dict(enumerate(labels)), config_overrides=SMALL)
@@ -48,6 +51,8 @@ def fine_tune(splits, seed: int, epochs: int, output_dir: str) -> HEARForAudioCl
 
 def score(split, fe, backends: dict) -> dict:
     """Logits of every clip, one clip per call (as on a device), for each backend."""
+    import numpy as np
+
     logits = {name: [] for name in backends}
     for row in split:
         features = fe(row["audio"]["array"].astype(np.float32), sampling_rate=16000)
@@ -57,6 +62,11 @@ def score(split, fe, backends: dict) -> dict:
 
 
 def measure(model, splits, workdir: Path) -> dict:
+    import numpy as np
+
+    from hf_audio_cr.export import export_onnx, int8_comparison_backends, logits_agreement, quantize_onnx
+    from hf_audio_cr.models.hear import HEARFeatureExtractor
+
     fe = HEARFeatureExtractor()
     example = fe(splits["train"][0]["audio"]["array"].astype(np.float32), sampling_rate=16000)
     fp32 = export_onnx(model, dict(example), workdir / "hear_fsdd.onnx")
@@ -88,6 +98,11 @@ class BenchArguments:
 
 def main(argv=None):
     (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
+    import torch
+
+    from hf_audio_cr.data import load_fsdd
+    from hf_audio_cr.models.hear import HEARForAudioClassification
+
     torch.set_num_threads(args.threads)
     splits = load_fsdd(task="digit")
     load_before, started, runs = os.getloadavg(), time.time(), []

@@ -21,13 +21,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
-
+# datasets and the package's data modules (torch) are imported where used: `--help` answers without them
 from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.data import AudioQualityPolicy
-from hf_audio_cr.data.audioset import encode_flac, safe_decode
-from hf_audio_cr.data.collate import STORED_FBANK_COLUMN, STORED_FBANK_SETTINGS
+
+if TYPE_CHECKING:
+    from hf_audio_cr.data import AudioQualityPolicy
 
 SAMPLING_RATE = 16000
 _POLICY = None  # one per worker process (map's num_proc forks)
@@ -35,9 +35,11 @@ _EXTRACTOR = None
 STORE_FBANK = ("none", "fp16")
 
 
-def _policy() -> AudioQualityPolicy:
+def _policy() -> "AudioQualityPolicy":
     global _POLICY
     if _POLICY is None:
+        from hf_audio_cr.data import AudioQualityPolicy
+
         _POLICY = AudioQualityPolicy(mode="train", sampling_rate=SAMPLING_RATE)
     return _POLICY
 
@@ -46,6 +48,7 @@ def _log_mel_fp16(wave) -> bytes:
     global _EXTRACTOR
     if _EXTRACTOR is None:
         from hf_audio_cr import AudioMAEFeatureExtractor
+        from hf_audio_cr.data.collate import STORED_FBANK_SETTINGS
 
         _EXTRACTOR = AudioMAEFeatureExtractor(**{k: v for k, v in STORED_FBANK_SETTINGS.items()})
     import numpy as np
@@ -57,6 +60,11 @@ def _log_mel_fp16(wave) -> bytes:
 def prepare_clip(row: dict, store_fbank: str = "none") -> dict:
     """Decode (datasets resamples to 16 kHz while decoding), check, re-encode as 16 kHz mono FLAC (and, with
     ``store_fbank="fp16"``, the clip's float16 log-Mel frames)."""
+    import datasets
+
+    from hf_audio_cr.data.audioset import encode_flac, safe_decode
+    from hf_audio_cr.data.collate import STORED_FBANK_COLUMN
+
     policy = _policy()
     before = policy.counts()
     # an undecodable file becomes an UnreadableAudio marker that the policy counts, not an exception
@@ -79,6 +87,10 @@ def prepare_clip(row: dict, store_fbank: str = "none") -> dict:
 
 
 def prepare_file(source: str, target: Path, num_proc: int, store_fbank: str = "none") -> dict:
+    import datasets
+
+    from hf_audio_cr.data.collate import STORED_FBANK_COLUMN
+
     dataset = datasets.load_dataset("parquet", data_files=source, split="train", cache_dir=str(target.parent / ".cache"))
     dataset = dataset.cast_column("audio", datasets.Audio(decode=False))  # decoded in prepare_clip
     features = dataset.features.copy()
@@ -125,6 +137,8 @@ def prepare_audioset(data_files: list[str], output_dir: str, num_proc: int = 1, 
     report["total"]["skipped"] = skipped
     report["seconds_this_run"] = time.perf_counter() - started
     if store_fbank != "none":
+        from hf_audio_cr.data.collate import STORED_FBANK_COLUMN, STORED_FBANK_SETTINGS
+
         report["stored_fbank"] = {"column": STORED_FBANK_COLUMN, "dtype": "float16", **STORED_FBANK_SETTINGS}
     report_path.write_text(json.dumps(report, indent=1))
     return report
