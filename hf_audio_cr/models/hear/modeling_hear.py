@@ -434,8 +434,9 @@ class HEARForAudioClassification(HEARPreTrainedModel):
     the acoustic model gets no gradient and stays in eval mode.
     """
 
-    # windows of a streamed long clip featurised and scored at once (30 s each: 6 acoustic-model windows apiece)
-    long_audio_batch_size = 4
+    # windows of a streamed long clip featurised and scored at once: the task model's attention over a 30 s
+    # window's 1500 tokens is most of the memory (tens of MB per window on CPU), and a 1-minute clip has 3 windows
+    long_audio_batch_size = 2
 
     def __init__(self, config: HEARConfig):
         super().__init__(config)
