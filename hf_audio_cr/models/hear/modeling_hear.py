@@ -434,9 +434,10 @@ class HEARForAudioClassification(HEARPreTrainedModel):
     the acoustic model gets no gradient and stays in eval mode.
     """
 
-    # windows of a streamed long clip featurised and scored at once: the task model's attention over a 30 s
-    # window's 1500 tokens is most of the memory (tens of MB per window on CPU), and a 1-minute clip has 3 windows
-    long_audio_batch_size = 2
+    # windows of a streamed long clip featurised and scored at once. The task model's attention over a 30 s
+    # window's 1500 tokens is most of the memory (tens of MB per window on CPU); one at a time measured the
+    # lowest and flattest peak RSS for the same speed on CPU (scripts/bench_long_audio_memory.py); raise it on a GPU
+    long_audio_batch_size = 1
 
     def __init__(self, config: HEARConfig):
         super().__init__(config)
