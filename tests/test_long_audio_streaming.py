@@ -166,7 +166,7 @@ def hear_folder(tmp_path_factory):
     return folder, model
 
 
-def hear_evaluation_scores(model, audio, max_seconds=HEAR_WINDOW):
+def hear_evaluation_scores(model, audio, max_seconds=HEAR_WINDOW, num_windows=14):
     """Fine-tuning's evaluation of one long clip: the collator's windows, the trainer's per-clip mean."""
     from hf_audio_cr import HEARFeatureExtractor, HEARFineTuningArguments, HEARFineTuningTrainer
     from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy
@@ -174,7 +174,7 @@ def hear_evaluation_scores(model, audio, max_seconds=HEAR_WINDOW):
     collator = AudioClassificationCollator(HEARFeatureExtractor(max_seconds=max_seconds), label_column="label",
                                            quality=AudioQualityPolicy(mode="eval"), max_seconds=max_seconds)
     batch = collator([{"audio": {"array": np.array(audio), "sampling_rate": 16000}, "label": 0}])
-    assert len(batch["window_to_clip"]) == 14
+    assert len(batch["window_to_clip"]) == num_windows
     args = HEARFineTuningArguments(output_dir=tempfile.mkdtemp(), variant="scratch", per_device_eval_batch_size=4,
                                    report_to=[], use_cpu=True, disable_tqdm=True)
     trainer = HEARFineTuningTrainer(model=model, args=args, data_collator=collator)
@@ -262,6 +262,28 @@ def test_hear_remote_code_pipeline_streams_with_the_evaluation_scores(hear_folde
     assert remote["model"].startswith("transformers_modules") and remote["stream"].startswith("transformers_modules")
     got = torch.tensor([remote["scores"][model.config.id2label[i]] for i in range(model.config.num_labels)])
     assert (got - hear_evaluation_scores(model, long_audio)).abs().max() <= 1e-6
+
+
+@pytest.mark.slow  # a (one-step) fine-tuning run
+def test_a_fine_tuned_folder_scores_a_long_file_as_its_evaluation_did(long_audio, tmp_path):
+    from _helpers import TINY_HEAR, write_esc50_layout
+    from hf_audio_cr.data import load_esc50
+    from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate
+    from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments
+
+    esc50 = load_esc50(write_esc50_layout(tmp_path / "esc50"))["train"]
+    args = HEARFineTuningArguments(output_dir=str(tmp_path / "run"), variant="scratch", max_steps=1, seed=0,
+                                   per_device_train_batch_size=4, report_to=[], save_strategy="no", use_cpu=True,
+                                   dataloader_num_workers=0, disable_tqdm=True)
+    finetune_and_evaluate(args, esc50, config_overrides=TINY_HEAR, max_seconds=4.0)
+    saved = json.loads((tmp_path / "run" / "preprocessor_config.json").read_text())
+    assert (saved["max_seconds"], saved["window_hop_seconds"]) == (4.0, 2.0)
+    tagger = pipeline("audio-classification", model=str(tmp_path / "run"), trust_remote_code=True)
+    model = tagger.model.eval()
+    scores = {r["label"]: r["score"] for r in tagger(str(LONG_RECORDING), top_k=model.config.num_labels)}
+    got = torch.tensor([scores[model.config.id2label[i]] for i in range(model.config.num_labels)])
+    # 73.3 s in 4 s windows every 2 s: 35 starts up to 68 s and one window ending at the end
+    assert (got - hear_evaluation_scores(model, long_audio, max_seconds=4.0, num_windows=36)).abs().max() <= 1e-6
 
 
 def test_hear_window_settings_travel_in_the_saved_config(tmp_path):
