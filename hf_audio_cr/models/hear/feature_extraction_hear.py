@@ -267,7 +267,10 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         device: str | torch.device | None = None,
         **kwargs,
     ) -> BatchFeature:
-        """Compute the features of one clip or a batch (see the class docstring for shapes and long audio)."""
+        """Compute the features of one clip or a batch (see the class docstring for shapes and long audio).
+
+        `long_audio=` overrides the extractor's mode for this call; `max_seconds=None` scores this call's clips whole
+        (HEAR pre-training's crops), whatever the extractor's `max_seconds`."""
         name = type(self).__name__
         clips = validate_waveforms(raw_speech, sampling_rate, self.sampling_rate, self.min_samples, name)
         return_power_spectrum = self.return_power_spectrum if return_power_spectrum is None else return_power_spectrum
