@@ -211,7 +211,10 @@ def model_facts(model, feature_extractor=None) -> dict:
         rate = getattr(feature_extractor, "sampling_rate", 16000)
         token_seconds = config.frames_per_token * hop / rate
         facts.update(window_seconds=round(config.window_length * token_seconds, 2),
-                     overlap_seconds=round(config.window_overlap * token_seconds, 2))
+                     overlap_seconds=round(config.window_overlap * token_seconds, 2),
+                     # the extractor's window for long recordings (None: whole clips); older extractors: 30 s
+                     clip_seconds=getattr(feature_extractor, "max_seconds", 30.0),
+                     clip_hop_seconds=getattr(feature_extractor, "window_hop_seconds", 15.0))
     elif config.model_type == "cr_audiomae":
         shift_ms = getattr(feature_extractor, "frame_shift_ms", 10.0)
         facts.update(window_seconds=round(config.max_length * shift_ms / 1000, 2),

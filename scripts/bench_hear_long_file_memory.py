@@ -63,7 +63,8 @@ def measure(folder: str, max_seconds: float, paper_size: bool) -> dict:
     data = load_audiofolder(folder)["train"]
     model = build_hear_classifier("scratch", None, dict(enumerate(data.features["label"].names)),
                                   None if paper_size else SMALL)
-    fe, limit = HEARFeatureExtractor(), max_seconds or None
+    limit = max_seconds or None
+    fe = HEARFeatureExtractor(max_seconds=limit)  # 0: whole clips, in the extractor too
     peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # noqa: E731
     before, started = peak(), time.perf_counter()
     batch = AudioClassificationCollator(fe, label_column="label", max_seconds=limit, seed=0)(list(data))

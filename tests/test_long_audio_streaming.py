@@ -1,10 +1,12 @@
 """Long recordings stream through features and model: the stock pipeline (package and remote code) gives the
-same scores as the all-windows-at-once path on a real 73 s recording, without copying the waveform or holding
-more than one batch of windows. (Peak-RSS figures: scripts/bench_long_audio_memory.py.)"""
+same scores as the all-windows-at-once path on a real 73 s recording (for HEAR: as fine-tuning's evaluation
+scores it), without copying the waveform or holding more than one batch of windows. (Peak-RSS figures:
+scripts/bench_long_audio_memory.py.)"""
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -126,11 +128,13 @@ def test_encoder_refuses_streamed_windows_with_a_clear_error(long_audio):
         encoder(**AudioMAEFeatureExtractor()(long_audio, sampling_rate=16000))
 
 
-# HEAR: the task model attends over the whole clip (Sec. II-A), so its memory cannot be constant; the features
-# are computed chunk by chunk and the acoustic model's windows run a batch at a time.
+# HEAR: the task model attends over the whole clip (Sec. II-A), so a long clip is scored as windows of the
+# extractor's `max_seconds` whose logits are averaged -- what fine-tuning's evaluation does (collator windows +
+# HEARFineTuningTrainer.prediction_step). The pipeline streams them a few at a time.
 HEAR_SMALL = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, window_length=50,
                   window_overlap=10, task_hidden_size=32, task_intermediate_size=64, task_num_attention_heads=2,
                   spectrum_hidden_size=16, classifier_hidden_size=16, num_labels=10, task_max_position_embeddings=4000)
+HEAR_WINDOW = 10.0  # 73 s -> windows at 0, 5, ..., 60 and one ending at the end (63 s): 14 windows
 
 
 def whole_clip_hear_features(audio: np.ndarray) -> dict:
@@ -150,23 +154,157 @@ def whole_clip_hear_features(audio: np.ndarray) -> dict:
             "attention_mask": torch.ones(1, power.shape[-1], dtype=torch.long)}
 
 
-def test_hear_pipeline_on_long_audio_equals_the_whole_clip_computation(long_audio, tmp_path):
+@pytest.fixture(scope="module")
+def hear_folder(tmp_path_factory):
     from hf_audio_cr import HEARConfig, HEARFeatureExtractor, HEARForAudioClassification
 
     torch.manual_seed(0)
     model = HEARForAudioClassification(HEARConfig(**HEAR_SMALL)).eval()
-    model.save_pretrained(tmp_path)
-    HEARFeatureExtractor().save_pretrained(tmp_path)
-    tagger = pipeline("audio-classification", model=str(tmp_path), trust_remote_code=True)
-    tagger.model.hear.window_batch_size = 8  # 73 s = 92 windows of 50 tokens: 12 encoder batches
-    batches = []
-    tagger.model.hear.encoder.register_forward_hook(lambda module, args, output: batches.append(args[0].shape[0]))
-    got = pipeline_scores(tagger, model)
-    assert len(batches) == 12 and max(batches) == 8  # the windows did not all run at once
-    model.hear.window_batch_size = 10**6
+    folder = tmp_path_factory.mktemp("hear_stream")
+    model.save_pretrained(folder)
+    HEARFeatureExtractor(max_seconds=HEAR_WINDOW).save_pretrained(folder)
+    return folder, model
+
+
+def hear_evaluation_scores(model, audio, max_seconds=HEAR_WINDOW, num_windows=14):
+    """Fine-tuning's evaluation of one long clip: the collator's windows, the trainer's per-clip mean."""
+    from hf_audio_cr import HEARFeatureExtractor, HEARFineTuningArguments, HEARFineTuningTrainer
+    from hf_audio_cr.data import AudioClassificationCollator, AudioQualityPolicy
+
+    collator = AudioClassificationCollator(HEARFeatureExtractor(max_seconds=max_seconds), label_column="label",
+                                           quality=AudioQualityPolicy(mode="eval"), max_seconds=max_seconds)
+    batch = collator([{"audio": {"array": np.array(audio), "sampling_rate": 16000}, "label": 0}])
+    assert len(batch["window_to_clip"]) == num_windows
+    args = HEARFineTuningArguments(output_dir=tempfile.mkdtemp(), variant="scratch", per_device_eval_batch_size=4,
+                                   report_to=[], use_cpu=True, disable_tqdm=True)
+    trainer = HEARFineTuningTrainer(model=model, args=args, data_collator=collator)
+    _, logits, _ = trainer.prediction_step(model, batch, prediction_loss_only=False)
+    return logits[0].softmax(-1)
+
+
+def test_hear_pipeline_streams_long_audio_as_fine_tuning_evaluates(hear_folder, long_audio):
+    from hf_audio_cr import HEARFeatureExtractor
+
+    folder, model = hear_folder
+    tagger = pipeline("audio-classification", model=str(folder), trust_remote_code=True)
+    assert tagger.feature_extractor.max_seconds == HEAR_WINDOW  # read back from preprocessor_config.json
+    assert tagger.feature_extractor.window_hop_seconds == HEAR_WINDOW / 2
+    got = pipeline_scores(tagger, model)  # from the file path: read span by span, never decoded whole
+    fe = HEARFeatureExtractor(max_seconds=HEAR_WINDOW)
     with torch.no_grad():
-        expected = model(**whole_clip_hear_features(long_audio)).logits[0].softmax(-1)
-    assert (got - expected).abs().max() <= 1e-6
+        windows = model(**fe(long_audio, sampling_rate=16000, long_audio="window")).logits[0].softmax(-1)
+        whole = model(**whole_clip_hear_features(long_audio)).logits[0].softmax(-1)
+    assert (got - windows).abs().max() <= 1e-6
+    assert (got - hear_evaluation_scores(model, long_audio)).abs().max() <= 1e-6
+    assert (got - whole).abs().max() > 1e-4  # the windows are not the whole clip: the test tells them apart
+
+
+def test_hear_streamed_windows_are_featurised_and_scored_a_few_at_a_time(hear_folder, long_audio, monkeypatch):
+    from hf_audio_cr.models.hear import HEARFeatureExtractor, HEARStreamedWindows
+
+    folder, model = hear_folder
+    tagger = pipeline("audio-classification", model=str(folder), trust_remote_code=True)
+    tagger.model.long_audio_batch_size = 3  # 14 windows -> 5 batches, the last one short
+    fe_type = type(tagger.feature_extractor)
+    featurised, scored = [], []
+    whole_clips = fe_type._whole_clips
+
+    def recorded(self, clips, *args):
+        featurised.append(max(clip.numel() for clip in clips) if len(clips) <= 3 else float("inf"))
+        return whole_clips(self, clips, *args)
+
+    monkeypatch.setattr(fe_type, "_whole_clips", recorded)
+    tagger.model.hear.register_forward_pre_hook(lambda module, args: scored.append(args[0].shape[0]))
+    got = pipeline_scores(tagger, model)
+    assert featurised == [HEAR_WINDOW * 16000] * 5  # no call saw more than 3 windows, none the whole clip
+    assert scored == [3, 3, 3, 3, 2]
+    streamed = HEARFeatureExtractor(max_seconds=HEAR_WINDOW)(long_audio, sampling_rate=16000)["input_values"]
+    assert isinstance(streamed, HEARStreamedWindows) and streamed.num_windows == [14]
+    assert streamed.clips[0].data_ptr() == long_audio.ctypes.data  # the samples are shared, not copied
+    with torch.no_grad():
+        windows = model(**streamed.materialize()).logits[0].softmax(-1)
+    assert (got - windows).abs().max() <= 1e-6
+
+
+def test_hear_clips_that_fit_the_window_are_scored_whole_as_before(hear_folder, long_audio, real_clips):
+    from hf_audio_cr import HEARFeatureExtractor
+
+    folder, model = hear_folder
+    fe, whole = HEARFeatureExtractor(max_seconds=HEAR_WINDOW), HEARFeatureExtractor(max_seconds=None)
+    short, fits = real_clips["robin.ogg"], np.array(long_audio[: int(HEAR_WINDOW * 16000)])
+    for clip in (short, fits):  # up to the window's length: the tensors of whole-clip scoring, bit for bit
+        features, reference = fe(clip, sampling_rate=16000), whole(clip, sampling_rate=16000)
+        assert set(features) == set(reference) and all(torch.equal(features[k], reference[k]) for k in reference)
+    with torch.no_grad():
+        expected = model(**whole_clip_hear_features(fits)).logits[0]
+        # one sample more is two windows; in a batch the short clip stays whole and the long one is windowed
+        mixed = model(**fe([fits, np.array(long_audio[: int(HEAR_WINDOW * 16000) + 1])], sampling_rate=16000)).logits
+        longer = fe([np.array(long_audio[: int(HEAR_WINDOW * 16000) + 1])], sampling_rate=16000, long_audio="window")
+        windows = model(**longer).logits[0]
+    assert longer["window_to_clip"].tolist() == [0, 0] and longer["input_values"].shape[1] == fe.num_frames(160000)
+    assert (mixed[0] - expected).abs().max() <= 1e-5 and (mixed[1] - windows).abs().max() <= 1e-6
+    tagger = pipeline("audio-classification", model=str(folder), trust_remote_code=True)
+    scores = {r["label"]: r["score"] for r in tagger(fits, top_k=10)}
+    got = torch.tensor([scores[model.config.id2label[i]] for i in range(10)])
+    assert (got - expected.softmax(-1)).abs().max() <= 1e-6
+
+
+@pytest.mark.slow  # fresh interpreter, remote code
+def test_hear_remote_code_pipeline_streams_with_the_evaluation_scores(hear_folder, long_audio, tmp_path):
+    folder, model = hear_folder
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", REMOTE_PIPELINE, str(folder), str(LONG_RECORDING)],
+                            capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not remote["hf_audio_cr_imported"]
+    assert remote["model"].startswith("transformers_modules") and remote["stream"].startswith("transformers_modules")
+    got = torch.tensor([remote["scores"][model.config.id2label[i]] for i in range(model.config.num_labels)])
+    assert (got - hear_evaluation_scores(model, long_audio)).abs().max() <= 1e-6
+
+
+@pytest.mark.slow  # a (one-step) fine-tuning run
+def test_a_fine_tuned_folder_scores_a_long_file_as_its_evaluation_did(long_audio, tmp_path):
+    from _helpers import TINY_HEAR, write_esc50_layout
+    from hf_audio_cr.data import load_esc50
+    from hf_audio_cr.experiments.hear_downstream import finetune_and_evaluate
+    from hf_audio_cr.training.hear_trainers import HEARFineTuningArguments
+
+    esc50 = load_esc50(write_esc50_layout(tmp_path / "esc50"))["train"]
+    args = HEARFineTuningArguments(output_dir=str(tmp_path / "run"), variant="scratch", max_steps=1, seed=0,
+                                   per_device_train_batch_size=4, report_to=[], save_strategy="no", use_cpu=True,
+                                   dataloader_num_workers=0, disable_tqdm=True)
+    finetune_and_evaluate(args, esc50, config_overrides=TINY_HEAR, max_seconds=4.0)
+    saved = json.loads((tmp_path / "run" / "preprocessor_config.json").read_text())
+    assert (saved["max_seconds"], saved["window_hop_seconds"]) == (4.0, 2.0)
+    tagger = pipeline("audio-classification", model=str(tmp_path / "run"), trust_remote_code=True)
+    model = tagger.model.eval()
+    scores = {r["label"]: r["score"] for r in tagger(str(LONG_RECORDING), top_k=model.config.num_labels)}
+    got = torch.tensor([scores[model.config.id2label[i]] for i in range(model.config.num_labels)])
+    # 73.3 s in 4 s windows every 2 s: 35 starts up to 68 s and one window ending at the end
+    assert (got - hear_evaluation_scores(model, long_audio, max_seconds=4.0, num_windows=36)).abs().max() <= 1e-6
+
+
+def test_hear_window_settings_travel_in_the_saved_config(tmp_path):
+    from hf_audio_cr import HEARFeatureExtractor
+
+    HEARFeatureExtractor(max_seconds=6.0).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert (saved["max_seconds"], saved["window_hop_seconds"], saved["long_audio"]) == (6.0, 3.0, "stream")
+    for key in ("max_seconds", "window_hop_seconds", "long_audio"):  # a folder saved before these settings
+        del saved[key]
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(saved))
+    old = HEARFeatureExtractor.from_pretrained(tmp_path)
+    assert (old.max_seconds, old.window_hop_seconds, old.long_audio) == (30.0, 15.0, "stream")
+
+
+def test_hear_acoustic_model_refuses_streamed_windows_with_a_clear_error(long_audio):
+    from hf_audio_cr import HEARConfig, HEARFeatureExtractor, HEARModel
+
+    encoder = HEARModel(HEARConfig(**HEAR_SMALL)).eval()
+    with pytest.raises(ValueError, match="long_audio='window'"):
+        encoder(**HEARFeatureExtractor(max_seconds=HEAR_WINDOW)(long_audio, sampling_rate=16000))
 
 
 # A file is read in chunks and resampled span by span (ResampledAudio): neither the decoded file nor a resampled

@@ -83,6 +83,13 @@ class AudioClassificationCollator:
             raise ValueError(f"AudioClassificationCollator(max_seconds={max_seconds}): give a positive length or None.")
         self.max_seconds = max_seconds
         self.window_hop_seconds = window_hop_seconds or (max_seconds / 2 if max_seconds else None)
+        fe_seconds = getattr(feature_extractor, "max_seconds", None)  # HEAR's own window of long audio
+        if max_seconds is not None and isinstance(fe_seconds, (int, float)) and fe_seconds < max_seconds:
+            raise ValueError(
+                f"AudioClassificationCollator(max_seconds={max_seconds}) is longer than the feature extractor's "
+                f"max_seconds={fe_seconds}, which would cut each crop or window again; build the extractor with "
+                f"max_seconds={max_seconds} (what a saved model is then scored with) or lower the collator's."
+            )
         self._random = random.Random(seed) if seed is not None else random
         self.audio_column = audio_column
         self.label_column = label_column
@@ -197,14 +204,15 @@ class AudioClassificationCollator:
 
     def _windows(self, wave: np.ndarray) -> list:
         """Evaluation: ``max_seconds`` windows every ``window_hop_seconds``, the last ending at the clip's end."""
+        # the layout the HEAR pipeline scores long audio with (one definition; imported here, not at module level,
+        # so the data package does not load the model families until it windows)
+        from ..models.hear.feature_extraction_hear import window_starts
+
         size = self._crop_samples
         if size is None or len(wave) <= size:
             return [wave]
         hop = max(1, int(round(self.window_hop_seconds * self.quality.sampling_rate)))
-        starts = list(range(0, len(wave) - size + 1, hop))
-        if starts[-1] != len(wave) - size:
-            starts.append(len(wave) - size)
-        return [wave[start : start + size] for start in starts]
+        return [wave[start : start + size] for start in window_starts(len(wave), size, hop)]
 
     def __call__(self, rows: list) -> dict:
         if rows and self._reads_stored_fbank(rows):  # prepare_audioset.py --store_fbank: nothing to decode
@@ -317,7 +325,10 @@ class HEARPretrainingCollator(AudioClassificationCollator):
         crops = [self._crop(np.asarray(wave, dtype=np.float32)) for _, _, wave in kept]
         waves, offsets = [wave for wave, _ in crops], [offset for _, offset in crops]
         rate = self.quality.sampling_rate
-        features = self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt", **self.feature_extractor_kwargs)
+        kwargs = dict(self.feature_extractor_kwargs)
+        if hasattr(self.feature_extractor, "window_samples"):  # HEAR: the (cropped) clips whole, never windowed
+            kwargs.setdefault("max_seconds", None)
+        features = self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt", **kwargs)
         batch = {"input_values": features["input_values"], "attention_mask": features["attention_mask"]}
         if self.teacher_inputs is not None:
             batch.update({f"teacher_{k}": v for k, v in self.teacher_inputs(waves).items()})

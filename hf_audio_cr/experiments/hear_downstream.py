@@ -46,7 +46,8 @@ def finetune_and_evaluate(
     model = build_hear_classifier(
         args.variant, args.pretrained_model_name_or_path, dict(enumerate(names)), config_overrides
     )
-    feature_extractor = HEARFeatureExtractor()
+    # saved with the model (processing_class): pipeline() on a long clip then scores the windows evaluated here
+    feature_extractor = HEARFeatureExtractor(max_seconds=max_seconds)
     train_collator = AudioClassificationCollator(feature_extractor, label_column="label", max_seconds=max_seconds)
     # evaluation: bad clips raise with their file name instead of silently changing the score
     eval_collator = AudioClassificationCollator(

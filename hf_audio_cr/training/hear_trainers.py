@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from transformers import Trainer, TrainerCallback
 
-from ..models.hear import compute_mask_time_indices
+from ..models.hear import average_window_logits, compute_mask_time_indices
 from .distributed import PerRankSeedCallback, prepare_frozen_model
 from .hear_config import (  # noqa: F401  the arguments live with the trainers' names, as before
     HEAR_VARIANTS,
@@ -207,9 +207,7 @@ class HEARFineTuningTrainer(Trainer):
                 model(**{name: value[start : start + step] for name, value in inputs.items()}).logits
                 for start in range(0, len(window_to_clip), step)
             ])
-        num_clips = int(window_to_clip.max()) + 1
-        counts = torch.bincount(window_to_clip, minlength=num_clips).clamp_min(1).to(logits.dtype)
-        clip_logits = logits.new_zeros(num_clips, logits.shape[-1]).index_add_(0, window_to_clip, logits) / counts[:, None]
+        clip_logits = average_window_logits(logits, window_to_clip)  # the rule the model applies to long audio
         loss = None
         if labels is not None:
             loss = self.accelerator.unwrap_model(model).loss(clip_logits, labels).detach()

@@ -9,12 +9,13 @@ from transformers import (
 )
 
 from .configuration_hear import HEARConfig, HEARTokenizerConfig
-from .feature_extraction_hear import HEARFeatureExtractor
+from .feature_extraction_hear import HEARFeatureExtractor, HEARStreamedWindows, window_starts
 from .modeling_hear import (
     HEARForAudioClassification,
     HEARForMaskedAcousticModeling,
     HEARModel,
     HEARPreTrainedModel,
+    average_window_logits,
     compute_mask_time_indices,
     cross_fade_merge,
     cross_fade_window,
@@ -46,8 +47,11 @@ __all__ = [
     "HEARModel",
     "HEARPreTrainedModel",
     "HEARTokenizerConfig",
+    "HEARStreamedWindows",
     "HEARTokenizerModel",
+    "average_window_logits",
     "compute_mask_time_indices",
     "cross_fade_merge",
     "cross_fade_window",
+    "window_starts",
 ]

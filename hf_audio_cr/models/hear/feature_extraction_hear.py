@@ -95,6 +95,26 @@ def is_resampled_audio(clip) -> bool:
     return hasattr(clip, "materialize") and hasattr(clip, "native_rate")
 
 
+def window_starts(num_samples: int, size: int, hop: int) -> list[int]:
+    """First samples of the windows a clip is scored with: `size` samples every `hop`, plus one that ends at the
+    clip's end if the hops miss it; `[0]` (the whole clip) when it is not longer than `size`.
+
+    The one layout of long clips: `HEARFeatureExtractor` (pipeline, model) and, for evaluation,
+    `hf_audio_cr.data.AudioClassificationCollator(max_seconds=..., mode="eval")` both call it."""
+    if num_samples <= size:
+        return [0]
+    starts = list(range(0, num_samples - size + 1, hop))
+    if starts[-1] != num_samples - size:
+        starts.append(num_samples - size)
+    return starts
+
+
+def check_long_audio(long_audio: str) -> str:
+    if long_audio not in ("stream", "window"):
+        raise ValueError(f"HEARFeatureExtractor: long_audio must be 'stream' or 'window', got {long_audio!r}.")
+    return long_audio
+
+
 class HEARFeatureExtractor(SequenceFeatureExtractor):
     r"""Log-Mel spectrogram and log power spectrum of 16 kHz audio, as HEAR's models take them (Sec. II-A, II-D).
 
@@ -104,12 +124,28 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
     mean and unit variance over (frequency, time) of that clip's own frames. Padding frames of a batch never enter
     the statistics and are zero after normalisation, so a clip gets the same features alone or in any batch.
 
-    Any length: a clip of `n` samples gives `1 + n // 160` frames (10 s -> 1001 frames -> 500 tokens); the model
-    runs long clips through its sliding windows. Inputs may be numpy arrays or torch tensors on any device;
-    features are computed on the input's device (or `device=`), with one batched STFT per call.
+    A clip of `n` samples gives `1 + n // 160` frames (10 s -> 1001 frames -> 500 tokens). Inputs may be numpy
+    arrays or torch tensors on any device; features are computed on the input's device (or `device=`), with one
+    batched STFT per call.
 
     Returns a `BatchFeature` with `input_values` `(batch, frames, 128)`, `power_spectrum` `(batch, frames, 513)`
     (unless `return_power_spectrum=False`) and `attention_mask` `(batch, frames)` (1 on a clip's frames).
+
+    Long audio: a clip longer than `max_seconds` (30 s, the task model's 1500 learned positions) is scored as
+    windows of `max_seconds` every `window_hop_seconds` (default half of it), the last one ending at the clip's
+    end; each window is featurised as a clip of its own and the model averages the windows' logits per clip --
+    what HEAR fine-tuning evaluates (`AudioClassificationCollator(max_seconds=..., mode="eval")` +
+    `HEARFineTuningTrainer`, the same `window_starts`). Clips that fit are taken whole, as above. When some clip
+    of a call is longer:
+
+    * `long_audio="stream"` (the default): `input_values` is a `HEARStreamedWindows` object holding the clips
+      (not copied) that featurises a few windows at a time while `HEARForAudioClassification` scores them, so
+      memory does not grow with the recording (`pipeline("audio-classification")` on an hour of audio).
+      `return_tensors="np"` gives the `"window"` output.
+    * `long_audio="window"`: every window at once as a batch of clips (`input_values` `(windows, frames, 128)`,
+      ...) plus `window_to_clip` `(windows,)`, the clip each window came from (short clips: one row each).
+
+    `max_seconds=None` scores every clip whole (the task model then interpolates its positions past 30 s).
 
     Args:
         feature_size (`int`, defaults to 128): Mel bins (the feature dimension of `input_values`).
@@ -121,6 +157,9 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         norm_eps (`float`, defaults to 1e-6): added to the standard deviation of the instance normalisation.
         remove_dc_offset (`bool`, defaults to `True`): subtract each clip's mean sample first (reference code).
         return_power_spectrum (`bool`, defaults to `True`): also return the normalised log power spectrum.
+        max_seconds (`float`, *optional*, defaults to 30.0): window length for clips longer than it (None: whole).
+        window_hop_seconds (`float`, *optional*): hop between windows (default `max_seconds / 2`).
+        long_audio (`str`, defaults to `"stream"`): `"stream"` or `"window"` (see above).
     """
 
     model_input_names = ["input_values", "power_spectrum", "attention_mask"]
@@ -137,6 +176,9 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         norm_eps: float = 1e-6,
         remove_dc_offset: bool = True,
         return_power_spectrum: bool = True,
+        max_seconds: float | None = 30.0,
+        window_hop_seconds: float | None = None,
+        long_audio: str = "stream",
         padding_value: float = 0.0,
         **kwargs,
     ):
@@ -156,6 +198,15 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         self.norm_eps = norm_eps
         self.remove_dc_offset = remove_dc_offset
         self.return_power_spectrum = return_power_spectrum
+        self.long_audio = check_long_audio(long_audio)
+        if max_seconds is not None and max_seconds * sampling_rate < self.min_samples:
+            raise ValueError(f"HEARFeatureExtractor(max_seconds={max_seconds}): a window needs at least "
+                             f"{self.min_samples} samples ({self.min_samples / sampling_rate:.3f} s); or None for whole clips.")
+        if window_hop_seconds is not None and window_hop_seconds <= 0:
+            raise ValueError(f"HEARFeatureExtractor(window_hop_seconds={window_hop_seconds}): give a positive hop.")
+        self.max_seconds = max_seconds
+        # saved as a number: a folder keeps the hop it was evaluated with even if max_seconds is edited later
+        self.window_hop_seconds = window_hop_seconds or (max_seconds / 2 if max_seconds is not None else None)
 
     @property
     def num_mel_bins(self) -> int:
@@ -165,6 +216,20 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
     def min_samples(self) -> int:
         """Shortest clip: reflect padding by n_fft // 2 needs more samples than that (33 ms)."""
         return self.n_fft // 2 + 1
+
+    @property
+    def window_samples(self) -> int | None:
+        """Samples per window of long audio (None: clips are scored whole)."""
+        return None if self.max_seconds is None else int(round(self.max_seconds * self.sampling_rate))
+
+    @property
+    def window_hop_samples(self) -> int | None:
+        return None if self.max_seconds is None else max(1, int(round(self.window_hop_seconds * self.sampling_rate)))
+
+    def num_windows(self, num_samples: int) -> int:
+        """How many windows a clip of `num_samples` samples is scored with (1 when it fits one)."""
+        size = self.window_samples
+        return 1 if size is None else len(window_starts(num_samples, size, self.window_hop_samples))
 
     def num_frames(self, num_samples):
         """Frames of a centred STFT: `1 + n // hop` (works on ints and tensors)."""
@@ -198,14 +263,41 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         sampling_rate: int | None = None,
         return_tensors: str | None = "pt",
         return_power_spectrum: bool | None = None,
+        long_audio: str | None = None,
         device: str | torch.device | None = None,
         **kwargs,
     ) -> BatchFeature:
-        """Compute the features of one clip or a batch (see the class docstring for shapes)."""
+        """Compute the features of one clip or a batch (see the class docstring for shapes and long audio).
+
+        `long_audio=` overrides the extractor's mode for this call; `max_seconds=None` scores this call's clips whole
+        (HEAR pre-training's crops), whatever the extractor's `max_seconds`."""
         name = type(self).__name__
         clips = validate_waveforms(raw_speech, sampling_rate, self.sampling_rate, self.min_samples, name)
         return_power_spectrum = self.return_power_spectrum if return_power_spectrum is None else return_power_spectrum
+        long_audio = check_long_audio(long_audio or self.long_audio)
+        if return_tensors not in ("pt", "np", None):
+            raise ValueError(f"{name}: return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
         device = torch.device(device) if device is not None else clips[0].device
+        # `max_seconds=None` in a call: whole clips this time (HEAR pre-training reads whole or cropped clips)
+        size = self.window_samples if kwargs.get("max_seconds", self.max_seconds) is not None else None
+        if size is None or max(clip.numel() for clip in clips) <= size:  # every clip scored whole, as before
+            data = self._whole_clips(clips, return_power_spectrum, device)
+        elif long_audio == "stream" and return_tensors != "np":
+            return BatchFeature(data={"input_values": HEARStreamedWindows(self, clips, device, return_power_spectrum)})
+        else:  # "window": every window of every clip as its own clip, and which clip each window came from
+            windows, window_to_clip = [], []
+            for index, clip in enumerate(clips):
+                starts = window_starts(clip.numel(), size, self.window_hop_samples)
+                windows += [clip if clip.numel() <= size else clip[start : start + size] for start in starts]
+                window_to_clip += [index] * len(starts)
+            data = self._whole_clips(windows, return_power_spectrum, device)
+            data["window_to_clip"] = torch.tensor(window_to_clip, device=device)
+        if return_tensors == "np":
+            data = {k: v.cpu().numpy() for k, v in data.items()}
+        return BatchFeature(data=data)
+
+    def _whole_clips(self, clips: list, return_power_spectrum: bool, device: torch.device) -> dict:
+        """Features of validated clips, each taken whole (its own STFT edges and statistics): the tensors."""
         half = self.n_fft // 2
         lengths = torch.tensor([c.numel() for c in clips], device=device)
         # Each clip is reflect-padded at its own edges (as a centred STFT of the clip alone), then the batch is
@@ -246,11 +338,60 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         if log_power is not None:
             data["power_spectrum"] = self._instance_norm_(log_power, num_frames.tolist())
         data["attention_mask"] = valid.to(torch.long)
-        if return_tensors == "np":
-            data = {k: v.cpu().numpy() for k, v in data.items()}
-        elif return_tensors not in ("pt", None):
-            raise ValueError(f"{name}: return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
-        return BatchFeature(data=data)
+        return data
 
 
-__all__ = ["HEARFeatureExtractor"]
+class HEARStreamedWindows:
+    """The windows of long clips, featurised when they are scored (`HEARFeatureExtractor(long_audio="stream")`).
+
+    Holds the validated clips (no copy; a file's `ResampledAudio` is read a window at a time);
+    `window_batches(n)` yields each clip's windows `n` at a time, each window featurised as its own clip (as the
+    `"window"` output), so a model that scores and discards them (`HEARForAudioClassification`) needs memory for
+    `n` windows whatever the length. Clips that fit one window come whole, as one batch of their own.
+    """
+
+    def __init__(self, feature_extractor: HEARFeatureExtractor, clips: list, device: torch.device,
+                 return_power_spectrum: bool = True):
+        self.feature_extractor = feature_extractor
+        self.clips = clips
+        self.device = torch.device(device)
+        self.return_power_spectrum = return_power_spectrum
+        self.num_windows = [feature_extractor.num_windows(clip.numel()) for clip in clips]
+
+    @property
+    def window_to_clip(self) -> torch.Tensor:
+        """The clip of each window, in the order `window_batches` yields them (the `"window"` output's map)."""
+        return torch.repeat_interleave(torch.arange(len(self.clips)), torch.tensor(self.num_windows))
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def to(self, device=None, *args, **kwargs) -> HEARStreamedWindows:
+        """A view computing on `device` (dtype arguments are ignored: the consumer casts each batch)."""
+        if device is None or isinstance(device, torch.dtype):
+            return self
+        return HEARStreamedWindows(self.feature_extractor, self.clips, torch.device(device), self.return_power_spectrum)
+
+    def window_batches(self, batch_size: int):
+        """Yield `(clip_index, features)`: `input_values`, `power_spectrum`, `attention_mask` of at most
+        `batch_size` windows of one clip, equal to those windows' rows of the `"window"` output."""
+        fe = self.feature_extractor
+        size, hop = fe.window_samples, fe.window_hop_samples
+        for index, clip in enumerate(self.clips):
+            starts = window_starts(clip.numel(), size, hop)
+            for first in range(0, len(starts), batch_size):
+                windows = [clip if clip.numel() <= size else clip[start : start + size]
+                           for start in starts[first : first + batch_size]]
+                yield index, fe._whole_clips(windows, self.return_power_spectrum, self.device)
+
+    def materialize(self) -> BatchFeature:
+        """All windows at once: the `long_audio="window"` output for the same clips."""
+        fe = self.feature_extractor
+        return fe(self.clips, sampling_rate=fe.sampling_rate, long_audio="window", device=self.device,
+                  return_power_spectrum=self.return_power_spectrum)
+
+    def __repr__(self) -> str:
+        return f"HEARStreamedWindows(clips={len(self.clips)}, windows={self.num_windows}, device={self.device})"
+
+
+__all__ = ["HEARFeatureExtractor", "HEARStreamedWindows", "window_starts"]

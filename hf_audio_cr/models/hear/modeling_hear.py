@@ -116,6 +116,14 @@ def cross_fade_merge(windows: torch.Tensor, weights: torch.Tensor, stride: int, 
     return (total / norm.clamp_min(torch.finfo(norm.dtype).tiny))[:, :length]
 
 
+def average_window_logits(logits: torch.Tensor, window_to_clip: torch.Tensor) -> torch.Tensor:
+    """`(windows, labels)` -> `(clips, labels)`: the mean of each clip's windows (HEAR fine-tuning's evaluation)."""
+    window_to_clip = window_to_clip.to(logits.device).long()
+    num_clips = int(window_to_clip.max()) + 1
+    counts = torch.bincount(window_to_clip, minlength=num_clips).clamp_min(1).to(logits.dtype)
+    return logits.new_zeros(num_clips, logits.shape[-1]).index_add_(0, window_to_clip, logits) / counts[:, None]
+
+
 class HEARPreTrainedModel(PreTrainedModel):
     config: HEARConfig
     config_class = HEARConfig
@@ -226,6 +234,11 @@ class HEARModel(HEARPreTrainedModel):
             mask_time_indices: `(batch, tokens)` bool; these tokens are set to zero after the front end
                 (masked acoustic modeling, Sec. II-C).
         """
+        if hasattr(input_values, "window_batches"):
+            raise ValueError(
+                f"{type(self).__name__} takes frames, not streamed windows of long audio: call the feature extractor "
+                "with long_audio='window' (or max_seconds=None for whole clips), or score with HEARForAudioClassification."
+            )
         check_input_values(input_values, attention_mask, self.config, type(self).__name__)
         output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         return_dict = self.config.return_dict if return_dict is None else return_dict
@@ -412,9 +425,19 @@ class HEARClassificationHead(nn.Module):
 class HEARForAudioClassification(HEARPreTrainedModel):
     """Acoustic model -> gated power-spectrum fusion -> task model -> pooling head (Fig. 2).
 
-    Takes the whole clip: the acoustic model windows it, the task model attends over all of it. With
-    `config.freeze_acoustic_model` ("Transfer") the acoustic model gets no gradient and stays in eval mode.
+    A clip `(batch, frames, 128)` is scored whole: the acoustic model windows it, the task model attends over all
+    of it. Long clips come from `HEARFeatureExtractor` as windows (`max_seconds`, 30 s by default) whose logits are
+    averaged per clip, as HEAR fine-tuning evaluates: either all at once with `window_to_clip` (`long_audio=
+    "window"`), or streamed (`long_audio="stream"`, anything with `window_batches`): `long_audio_batch_size`
+    windows are featurised and scored at a time and only the running sums of logits are kept, so memory is that
+    of one batch of windows and time is linear in the length. With `config.freeze_acoustic_model` ("Transfer")
+    the acoustic model gets no gradient and stays in eval mode.
     """
+
+    # windows of a streamed long clip featurised and scored at once. The task model's attention over a 30 s
+    # window's 1500 tokens is most of the memory (tens of MB per window on CPU); one at a time measured the
+    # lowest and flattest peak RSS for the same speed on CPU (scripts/bench_long_audio_memory.py); raise it on a GPU
+    long_audio_batch_size = 1
 
     def __init__(self, config: HEARConfig):
         super().__init__(config)
@@ -450,15 +473,32 @@ class HEARForAudioClassification(HEARPreTrainedModel):
         power_spectrum: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        window_to_clip: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
         """
         Args:
             input_values: `(batch, frames, 128)` log-Mel frames; power_spectrum: `(batch, frames, 513)` log power
-                spectrum (required when `config.use_power_spectrum`); attention_mask: `(batch, frames)`.
-            labels: class ids `(batch,)` (single-label), multi-hot `(batch, num_labels)` (multi-label) or targets.
+                spectrum (required when `config.use_power_spectrum`); attention_mask: `(batch, frames)`. Or the
+                feature extractor's streamed windows of long clips as `input_values` (nothing else needed).
+            labels: class ids `(batch,)` (single-label), multi-hot `(batch, num_labels)` (multi-label) or targets,
+                one per clip.
+            window_to_clip: `(rows,)` the clip of each row when the rows are windows (`long_audio="window"`):
+                the logits are then averaged over each clip's windows (`hidden_states` stay per window).
         """
+        hidden_states = None
+        if hasattr(input_values, "window_batches"):  # duck-typed: the model folder does not import the extractor
+            logits = self.score_streamed_windows(input_values)
+        else:
+            logits, hidden_states = self.score_clips(input_values, power_spectrum, attention_mask, output_hidden_states)
+            if window_to_clip is not None:
+                logits = average_window_logits(logits, window_to_clip)
+        loss = self.loss(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    def score_clips(self, input_values, power_spectrum=None, attention_mask=None, output_hidden_states=None):
+        """Logits `(batch, num_labels)` of clips scored whole, and the acoustic model's hidden states."""
         if self.config.use_power_spectrum:
             expected = (*input_values.shape[:2], self.config.num_frequency_bins)
             if power_spectrum is None or tuple(power_spectrum.shape) != expected:
@@ -477,9 +517,23 @@ class HEARForAudioClassification(HEARPreTrainedModel):
         elif self.spectrum_fusion is not None:
             hidden_states = self.spectrum_fusion(hidden_states)
         hidden_states = self.task_model(hidden_states, token_mask)
-        logits = self.classifier(hidden_states, token_mask)
-        loss = self.loss(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return self.classifier(hidden_states, token_mask), outputs.hidden_states
+
+    def score_streamed_windows(self, streamed) -> torch.Tensor:
+        """Mean of each clip's window logits, `long_audio_batch_size` windows in memory at a time (the windows are
+        added one by one in order, as `index_add_` over the `"window"` output does)."""
+        parameter = next(self.parameters())
+        sums = parameter.new_zeros(len(streamed), self.config.num_labels)
+        counts = [0] * len(streamed)
+        for index, features in streamed.to(parameter.device).window_batches(self.long_audio_batch_size):
+            spectrum = features.get("power_spectrum")
+            logits, _ = self.score_clips(features["input_values"].to(parameter.dtype),
+                                         None if spectrum is None else spectrum.to(parameter.dtype),
+                                         features["attention_mask"])
+            for row in logits:
+                sums[index] += row
+            counts[index] += len(logits)
+        return sums / torch.tensor(counts, dtype=sums.dtype, device=sums.device).clamp_min(1)[:, None]
 
     # Copied from hf_audio_cr.models.cr_audiomae.modeling_cr_audiomae.CRAudioMAEForAudioClassification.loss
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -498,6 +552,7 @@ __all__ = [
     "HEARForMaskedAcousticModeling",
     "HEARModel",
     "HEARPreTrainedModel",
+    "average_window_logits",
     "compute_mask_time_indices",
     "cross_fade_merge",
     "cross_fade_window",
