@@ -237,7 +237,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
                 energies = self._log_mel_power(span, mel, window, n_fft, scratch, out=out[group.start : group.stop, start:stop])
                 energies.clamp_(min=torch.finfo(torch.float32).eps).log_()
                 if normalize:
-                    energies.sub_(self.mean).div_(2 * self.std)
+                    self._normalize_(energies)
         padding = self.padding_value
         if normalize:
             padding = (self.padding_value - self.mean) / (2 * self.std)
@@ -333,8 +333,13 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
             frames = torch.as_tensor(frames)[: self.max_length]
             out[i, : frames.shape[0]] = frames
         if self.do_normalize:
-            out.sub_(self.mean).div_(2 * self.std)
+            self._normalize_(out)
         return BatchFeature(data={"input_values": out})
+
+    def _normalize_(self, features: torch.Tensor) -> torch.Tensor:
+        """AudioSet normalisation `(x - mean) / (2 std)` in place, as one pass `x / (2 std) - mean / (2 std)`."""
+        bias = torch.tensor(-self.mean / (2 * self.std), dtype=features.dtype)  # a CPU scalar works on any device
+        return torch.add(bias, features, alpha=1 / (2 * self.std), out=features)
 
     def _windows(self, features: torch.Tensor, num_frames: torch.Tensor, padding: float) -> dict:
         """Cut `(batch, frames, bins)` into `(batch, windows, max_length, bins)` windows plus a validity mask."""
