@@ -338,7 +338,7 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
 
     def _normalize_(self, features: torch.Tensor) -> torch.Tensor:
         """AudioSet normalisation `(x - mean) / (2 std)` in place, as one pass `x / (2 std) - mean / (2 std)`."""
-        bias = torch.tensor(-self.mean / (2 * self.std), dtype=features.dtype)  # a CPU scalar works on any device
+        bias = torch.tensor(-self.mean / (2 * self.std), dtype=features.dtype, device=features.device)
         return torch.add(bias, features, alpha=1 / (2 * self.std), out=features)
 
     def _windows(self, features: torch.Tensor, num_frames: torch.Tensor, padding: float) -> dict:
