@@ -221,9 +221,12 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         clips_per_chunk = min(batch, max(1, rows // total))
         step = total if clips_per_chunk > 1 else min(rows, total)
         scratch = _FbankScratch(clips_per_chunk, step, size, shift, n_fft, device)
+        last = num_frames.tolist() if device.type == "cpu" else None  # (a host sync; one chunk on a GPU anyway)
         for first_clip in range(0, batch, clips_per_chunk):
             group = range(first_clip, min(first_clip + clips_per_chunk, batch))
             for start in range(0, total, step):
+                if last is not None and start >= max(last[i] for i in group):
+                    break  # past the end of the group's clips (a short clip next to a long one): padding rows only
                 stop = min(start + step, total)
                 begin, end = start * shift, (stop - 1) * shift + size
                 span = scratch.waveform[: len(group), : end - begin]
@@ -241,8 +244,8 @@ class AudioMAEFeatureExtractor(SequenceFeatureExtractor):
         padding = self.padding_value
         if normalize:
             padding = (self.padding_value - self.mean) / (2 * self.std)
-        if device.type == "cpu":  # only the rows past each clip's end (a few per clip)
-            for i, frames in enumerate(num_frames.tolist()):
+        if last is not None:  # only the rows past each clip's end
+            for i, frames in enumerate(last):
                 out[i, frames:] = padding
             return out
         valid = torch.arange(out.shape[1], device=out.device)[None, :] < num_frames[:, None]
