@@ -13,19 +13,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-from transformers import ASTFeatureExtractor
-
-from hf_audio_cr import AudioMAEFeatureExtractor
-from hf_audio_cr.cli import parse_script_args
-from hf_audio_cr.data.audio_files import load_audio_file
+from hf_audio_cr.cli import parse_script_args  # torch and the extractors are imported once the flags are parsed
 
 AUDIO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
 
 
-def real_ten_second_clips(count: int) -> list[np.ndarray]:
+def real_ten_second_clips(count: int) -> list:
     """Cut `count` 10 s clips at staggered offsets from the real recordings played back to back."""
+    import torch
+
+    from hf_audio_cr.data.audio_files import load_audio_file
+
     stream = []
     for path in sorted(AUDIO.glob("*.ogg")):
         stream.append(torch.from_numpy(load_audio_file(path, 16000)))
@@ -60,6 +58,11 @@ class BenchArguments:
 
 def main(argv=None):
     (args,) = parse_script_args(BenchArguments, argv, description=__doc__)
+    import torch
+    from transformers import ASTFeatureExtractor
+
+    from hf_audio_cr.models.cr_audiomae import AudioMAEFeatureExtractor
+
     torch.set_num_threads(args.threads)
     clips = real_ten_second_clips(args.clips)
     ours, ast = AudioMAEFeatureExtractor(), ASTFeatureExtractor()

@@ -69,7 +69,7 @@ HELP_MUST_NOT_IMPORT = ("datasets", "matplotlib", "onnx", "onnxruntime", "transf
 USER_SCRIPTS = ("train_cr_audiomae.py", "train_hear_tokenizer.py", "pretrain_hear.py", "finetune_hear.py", "demo.py",
                 "export_onnx.py", "push_to_hub.py", "reproduce_cr.py", "reproduce_hear.py", "benchmark_efficiency.py",
                 "convert_hear_checkpoint.py", "bench_cr_step.py", "bench_data.py", "bench_hear_training.py",
-                "bench_int8_fsdd.py", "prepare_audioset.py")
+                "bench_int8_fsdd.py", "prepare_audioset.py", "bench_feature_extraction.py")
 # runs the script as `python scripts/x.py --help` would, then prints what it had imported
 HELP_PROBE = """
 import json, runpy, sys
