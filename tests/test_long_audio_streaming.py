@@ -93,10 +93,9 @@ print(json.dumps({"scores": scores, "model": type(tagger.model).__module__, "str
                   "hf_audio_cr_imported": any(m.startswith("hf_audio_cr") for m in sys.modules)}))
 """
 
-
-@pytest.mark.slow  # fresh interpreter, remote code
-def test_remote_code_pipeline_streams_with_the_same_scores(cr_folder, long_audio, tmp_path):
-    folder, model = cr_folder
+def remote_pipeline_scores(folder, model, tmp_path) -> torch.Tensor:
+    """The long recording tagged by `pipeline(trust_remote_code=True)` in a fresh interpreter that never imports
+    hf_audio_cr (model and streamed windows from the folder's own code): scores in label order."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
     env.pop("PYTHONPATH", None)
     result = subprocess.run([sys.executable, "-c", REMOTE_PIPELINE, str(folder), str(LONG_RECORDING)],
@@ -105,8 +104,13 @@ def test_remote_code_pipeline_streams_with_the_same_scores(cr_folder, long_audio
     remote = json.loads(result.stdout.strip().splitlines()[-1])
     assert not remote["hf_audio_cr_imported"]
     assert remote["model"].startswith("transformers_modules") and remote["stream"].startswith("transformers_modules")
-    got = torch.tensor([remote["scores"][model.config.id2label[i]] for i in range(model.config.num_labels)])
-    assert (got - all_windows_scores(model, long_audio)).abs().max() <= 1e-6
+    return torch.tensor([remote["scores"][model.config.id2label[i]] for i in range(model.config.num_labels)])
+
+
+@pytest.mark.slow  # fresh interpreter, remote code
+def test_remote_code_pipeline_streams_with_the_same_scores(cr_folder, long_audio, tmp_path):
+    folder, model = cr_folder
+    assert (remote_pipeline_scores(folder, model, tmp_path) - all_windows_scores(model, long_audio)).abs().max() <= 1e-6
 
 
 def test_streamed_batch_of_short_and_long_clips_matches_windows(long_audio, real_clips):
@@ -252,15 +256,7 @@ def test_hear_clips_that_fit_the_window_are_scored_whole_as_before(hear_folder, 
 @pytest.mark.slow  # fresh interpreter, remote code
 def test_hear_remote_code_pipeline_streams_with_the_evaluation_scores(hear_folder, long_audio, tmp_path):
     folder, model = hear_folder
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    env.pop("PYTHONPATH", None)
-    result = subprocess.run([sys.executable, "-c", REMOTE_PIPELINE, str(folder), str(LONG_RECORDING)],
-                            capture_output=True, text=True, cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = json.loads(result.stdout.strip().splitlines()[-1])
-    assert not remote["hf_audio_cr_imported"]
-    assert remote["model"].startswith("transformers_modules") and remote["stream"].startswith("transformers_modules")
-    got = torch.tensor([remote["scores"][model.config.id2label[i]] for i in range(model.config.num_labels)])
+    got = remote_pipeline_scores(folder, model, tmp_path)
     assert (got - hear_evaluation_scores(model, long_audio)).abs().max() <= 1e-6
 
 
