@@ -72,3 +72,17 @@ def test_numpy_output_and_round_trip(tmp_path, real_clips):
 def test_bad_audio_gets_a_clear_error(audio, rate, message):
     with pytest.raises(ValueError, match=message):
         HEARFeatureExtractor()(audio, sampling_rate=rate)
+
+
+def test_a_call_takes_whole_clips_or_the_extractors_own_window(real_clips):
+    """`max_seconds=None` per call scores a long clip whole; any other per-call length is refused (one window
+    layout per extractor, the one its saved model is scored with) instead of being ignored."""
+    fe = HEARFeatureExtractor(max_seconds=2.0)
+    clip = real_clips["trumpet.ogg"]  # 5.3 s: longer than the window
+    whole = fe(clip, sampling_rate=16000, max_seconds=None)
+    assert whole["input_values"].shape[0] == 1 and "window_to_clip" not in whole
+    assert torch.equal(whole["input_values"], HEARFeatureExtractor(max_seconds=None)(clip, sampling_rate=16000)["input_values"])
+    same = fe(clip, sampling_rate=16000, max_seconds=2.0, long_audio="window")
+    assert torch.equal(same["window_to_clip"], fe(clip, sampling_rate=16000, long_audio="window")["window_to_clip"])
+    with pytest.raises(ValueError, match=r"called with max_seconds=6.0: a call takes only max_seconds=None"):
+        fe(clip, sampling_rate=16000, max_seconds=6.0)

@@ -265,12 +265,18 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
         return_power_spectrum: bool | None = None,
         long_audio: str | None = None,
         device: str | torch.device | None = None,
+        max_seconds: float | None = ...,
         **kwargs,
     ) -> BatchFeature:
         """Compute the features of one clip or a batch (see the class docstring for shapes and long audio).
 
         `long_audio=` overrides the extractor's mode for this call; `max_seconds=None` scores this call's clips whole
         (HEAR pre-training's crops), whatever the extractor's `max_seconds`."""
+        if max_seconds is not ... and max_seconds is not None and max_seconds != self.max_seconds:
+            raise ValueError(  # one window layout per extractor: the one a saved model is scored with
+                f"{type(self).__name__}(max_seconds={self.max_seconds}) called with max_seconds={max_seconds}: a call "
+                "takes only max_seconds=None (whole clips); build the extractor with the window length instead."
+            )
         name = type(self).__name__
         clips = validate_waveforms(raw_speech, sampling_rate, self.sampling_rate, self.min_samples, name)
         return_power_spectrum = self.return_power_spectrum if return_power_spectrum is None else return_power_spectrum
@@ -279,7 +285,7 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"{name}: return_tensors must be 'pt' or 'np', got {return_tensors!r}.")
         device = torch.device(device) if device is not None else clips[0].device
         # `max_seconds=None` in a call: whole clips this time (HEAR pre-training reads whole or cropped clips)
-        size = self.window_samples if kwargs.get("max_seconds", self.max_seconds) is not None else None
+        size = None if max_seconds is None else self.window_samples
         if size is None or max(clip.numel() for clip in clips) <= size:  # every clip scored whole, as before
             data = self._whole_clips(clips, return_power_spectrum, device)
         elif long_audio == "stream" and return_tensors != "np":
@@ -288,13 +294,18 @@ class HEARFeatureExtractor(SequenceFeatureExtractor):
             windows, window_to_clip = [], []
             for index, clip in enumerate(clips):
                 starts = window_starts(clip.numel(), size, self.window_hop_samples)
-                windows += [clip if clip.numel() <= size else clip[start : start + size] for start in starts]
+                windows += self._cut_windows(clip, starts)
                 window_to_clip += [index] * len(starts)
             data = self._whole_clips(windows, return_power_spectrum, device)
             data["window_to_clip"] = torch.tensor(window_to_clip, device=device)
         if return_tensors == "np":
             data = {k: v.cpu().numpy() for k, v in data.items()}
         return BatchFeature(data=data)
+
+    def _cut_windows(self, clip, starts: list[int]) -> list:
+        """The windows of `clip` that begin at `starts` (the clip itself when it fits one window)."""
+        size = self.window_samples
+        return [clip if clip.numel() <= size else clip[start : start + size] for start in starts]
 
     def _whole_clips(self, clips: list, return_power_spectrum: bool, device: torch.device) -> dict:
         """Features of validated clips, each taken whole (its own STFT edges and statistics): the tensors."""
@@ -380,8 +391,7 @@ class HEARStreamedWindows:
         for index, clip in enumerate(self.clips):
             starts = window_starts(clip.numel(), size, hop)
             for first in range(0, len(starts), batch_size):
-                windows = [clip if clip.numel() <= size else clip[start : start + size]
-                           for start in starts[first : first + batch_size]]
+                windows = fe._cut_windows(clip, starts[first : first + batch_size])
                 yield index, fe._whole_clips(windows, self.return_power_spectrum, self.device)
 
     def materialize(self) -> BatchFeature:
