@@ -54,13 +54,14 @@ def parse_script_args(dataclass_types, args: list[str] | None = None, descriptio
     parse ``args`` (default ``sys.argv[1:]``); a plain ``--help`` is answered from the script's help cache when
     it is current."""
     args = list(sys.argv[1:] if args is None else args)
-    if len(args) == 1 and args[0] in HELP_FLAGS and not os.environ.get(WRITE_HELP_CACHE):
+    plain_help, writing = len(args) == 1 and args[0] in HELP_FLAGS, bool(os.environ.get(WRITE_HELP_CACHE))
+    if plain_help and not writing:
         answer_help_from_cache(Path(sys.argv[0]))
     types = dataclass_types if isinstance(dataclass_types, (list, tuple)) else (dataclass_types,)
     from ._script_parser import ScriptArgumentParser
 
     parser = ScriptArgumentParser([resolve_dataclass(t) for t in types], description=description)
-    if len(args) == 1 and args[0] in HELP_FLAGS and os.environ.get(WRITE_HELP_CACHE):
+    if plain_help and writing:
         write_help_cache(parser, Path(sys.argv[0]))
     return parser.parse_args_and_config(args)
 
